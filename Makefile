@@ -1,0 +1,31 @@
+# Berth — common tasks. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help run build test lint fmt bench deps
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+run: ## Build and start Berth on the embedded SQLite default (./data)
+	$(CARGO) build --bin berth
+	./target/debug/berth serve
+
+build: ## Build everything (binary, tests, benches)
+	$(CARGO) build --all-targets
+
+deps: ## Install what the tests need when it is missing
+	@scripts/test-deps.sh
+
+test: deps ## Install what is missing, start what the tests need, run every test
+	scripts/with-postgres.sh $(CARGO) test --all-targets
+
+lint: ## Formatting and clippy, as CI runs them
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt
+
+bench: deps ## Run the benchmarks (release build) and print their figures
+	scripts/with-postgres.sh $(CARGO) bench --bench append

@@ -1,0 +1,17 @@
+//! Berth: an artifact registry for Docker (OCI) and Helm, with upstream pull-through proxies and
+//! an event-sourced control plane.
+//!
+//! Crate map (dependencies point inward):
+//! - [`cli`] and [`config`]: flags and environment into typed configuration.
+//! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
+//! - [`event_store`]: the append-only log on PostgreSQL or SQLite, with inline projections.
+//! - [`projections`]: read models derived from the log.
+//! - [`telemetry`]: structured logs.
+
+pub mod cli;
+pub mod config;
+pub mod event_store;
+pub mod health;
+pub mod projections;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,16 @@
+//! Read models derived from the event log, one file per model.
+//!
+//! Each projection implements [`crate::event_store::Projection`] for both backends and offers
+//! the queries that read it. Projections may depend on `event_store` and the domain's value
+//! types; nothing here decides business rules.
+
+pub mod streams;
+
+use std::sync::Arc;
+
+use crate::event_store::Projections;
+
+/// Every projection the service keeps, in the order they are applied.
+pub fn all() -> Projections {
+    Arc::new([Arc::new(streams::StreamSummaries)])
+}

@@ -1,0 +1,81 @@
+//! Builds the application: opens the event store, binds the listener and mounts the routes.
+//! Tests build it with port 0 and read the bound address back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use poem::listener::TcpAcceptor;
+use poem::middleware::Tracing;
+use poem::{EndpointExt, Route, Server, get};
+
+use crate::config::ServeConfig;
+use crate::event_store::{Backend, SharedEventStore};
+use crate::{health, projections};
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    backend: Backend,
+}
+
+impl Application {
+    /// Opens the store and binds the listen address.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let backend = Backend::start(&config.database, projections::all())
+            .await
+            .with_context(|| format!("opening {}", config.database.describe()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            address,
+            backend,
+        })
+    }
+
+    /// The address the server is bound to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The backend the server runs on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let store: SharedEventStore = self.backend.store();
+        let app = Route::new()
+            .at("/healthz", get(health::healthz))
+            .at("/readyz", get(health::readyz))
+            .data(store)
+            .with(Tracing);
+        Server::new_with_acceptor(TcpAcceptor::from_tokio(self.listener)?)
+            .name("berth")
+            .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
+            .await
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,146 @@
+//! The `berth` binary itself: `serve` on each backend, readiness, shutdown, and the
+//! `rebuild-projections` command.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use berth::config::DatabaseConfig;
+use berth::event_store::{AppendRequest, Backend, ExpectedVersion, Metadata, NewEvent, StreamId};
+use berth::projections::{self, streams};
+use serde_json::json;
+use support::postgres::TestDatabase;
+use support::server::TestServer;
+
+async fn get(url: String) -> (u16, serde_json::Value) {
+    let response = reqwest::get(url).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json body"))
+}
+
+#[tokio::test]
+async fn serve_on_an_empty_data_dir_is_ready_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("fresh");
+    let mut server = TestServer::start(&["--data-dir", data_dir.to_str().unwrap()], &[]);
+    let (status, body) = get(format!("{}/healthz", server.base_url)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("alive")));
+    let (status, body) = get(format!("{}/readyz", server.base_url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "sqlite");
+    assert!(data_dir.join("berth.db").exists());
+    assert!(server.terminate(), "SIGTERM should end serve cleanly");
+}
+
+#[tokio::test]
+async fn serve_is_ready_on_postgres() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[("DATABASE_URL", &db.url)],
+    );
+    // Migrations run in the background; readiness follows within moments.
+    let mut last = (0, json!(null));
+    for _ in 0..100 {
+        last = get(format!("{}/readyz", server.base_url)).await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
+    assert_eq!(last.1["database"], "postgres");
+}
+
+#[tokio::test]
+async fn serve_with_an_unreachable_database_is_not_ready_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there, so connections are refused at once.
+    let server = TestServer::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[("DATABASE_URL", "postgres://berth@127.0.0.1:1/berth")],
+    );
+    let response = reqwest::get(format!("{}/readyz", server.base_url))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: serde_json::Value = response.json().await.unwrap();
+    let reason = body["reason"].as_str().unwrap();
+    assert!(reason.contains("refused"), "{reason}");
+    let (status, _) = get(format!("{}/healthz", server.base_url)).await;
+    assert_eq!(
+        status, 200,
+        "the process is alive even without its database"
+    );
+    server.wait_for_log("database not ready", Duration::from_secs(10));
+    assert!(
+        server.log().contains("Connection refused"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn rebuild_projections_replays_the_log_and_reports_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatabaseConfig::Sqlite {
+        path: dir.path().join("berth.db"),
+        pool_size: 2,
+    };
+    let backend = Backend::open(&config, projections::all()).await.unwrap();
+    for n in 0..25 {
+        backend
+            .store()
+            .append(AppendRequest {
+                stream: StreamId::new("registry", format!("r{}", n % 5)),
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent::new("A", 1, json!({ "n": n }))],
+                metadata: Metadata::default(),
+            })
+            .await
+            .unwrap();
+    }
+    let before = streams::list(&backend).await.unwrap();
+    drop(backend);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "rebuild-projections",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("replayed 25/25 events (100%)"), "{stderr}");
+    assert!(stderr.contains("from 25 events"), "{stderr}");
+
+    let backend = Backend::open(&config, projections::all()).await.unwrap();
+    assert_eq!(streams::list(&backend).await.unwrap(), before);
+}
+
+#[test]
+fn every_command_explains_itself_with_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["rebuild-projections", "--help"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}");
+        assert!(text.contains("Usage: berth"), "{args:?}: {text}");
+        if args[0] != "--help" {
+            assert!(text.contains("--data-dir"), "{args:?}: {text}");
+            assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Shared test harness: a fresh PostgreSQL database or SQLite file per test, and a real
+//! `berth serve` process on a free port.
+#![allow(dead_code)]
+
+pub mod postgres;
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth::config::DatabaseConfig;
+use berth::event_store::{Backend, Projections};
+
+/// A store opened on a fresh database, with what is needed to reach that database directly.
+pub struct StoreFixture {
+    /// The opened backend.
+    pub backend: Backend,
+    /// How to reach the same database without Berth.
+    pub raw: RawDatabase,
+    _guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// Direct access to a test database.
+#[derive(Clone)]
+pub enum RawDatabase {
+    /// A PostgreSQL database URL.
+    Postgres(String),
+    /// A SQLite file.
+    Sqlite(PathBuf),
+}
+
+impl StoreFixture {
+    /// A fresh SQLite database in a temporary directory.
+    pub async fn sqlite(projections: Projections) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("berth.db");
+        let config = DatabaseConfig::Sqlite {
+            path: path.clone(),
+            pool_size: 8,
+        };
+        let backend = Backend::open(&config, projections)
+            .await
+            .expect("open sqlite store");
+        Self {
+            backend,
+            raw: RawDatabase::Sqlite(path),
+            _guard: Box::new(dir),
+        }
+    }
+
+    /// A fresh PostgreSQL database of its own.
+    pub async fn postgres(projections: Projections) -> Self {
+        let db = postgres::TestDatabase::create().await;
+        let config = DatabaseConfig::Postgres {
+            url: berth::config::Secret::new(db.url.clone()),
+            pool_size: 16,
+        };
+        let backend = Backend::open(&config, projections)
+            .await
+            .expect("open postgres store");
+        Self {
+            backend,
+            raw: RawDatabase::Postgres(db.url.clone()),
+            _guard: Box::new(Arc::new(db)),
+        }
+    }
+}
