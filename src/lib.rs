@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod event_store;
 pub mod health;
 pub mod projections;

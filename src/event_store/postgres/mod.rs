@@ -180,7 +180,7 @@ impl EventStore for PgEventStore {
         }
 
         let insert = tx
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "INSERT INTO events (category, stream_name, stream_version, event_id, event_type, \
                  schema_version, payload, actor, correlation_id, causation_id, command_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {EVENT_COLUMNS}"
@@ -333,7 +333,7 @@ impl EventStore for PgEventStore {
             .await?
             .get(0);
         let page = tx
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
             ))
             .await?;
