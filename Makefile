@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run build test lint fmt bench deps
+.PHONY: help run build test lint fmt bench deps openapi
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test: deps ## Install what is missing, start what the tests need, run every test
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+openapi: ## Regenerate openapi/openapi.yaml from the code
+	$(CARGO) run --quiet --bin berth -- openapi > openapi/openapi.yaml
 
 fmt: ## Format the code
 	$(CARGO) fmt

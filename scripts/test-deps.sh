@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs when it is missing. As root it uses apt-get; otherwise it
-# prints the exact command to run and fails.
+# Installs what the test suite needs when it is missing. System packages come from apt-get when
+# running as root (otherwise the exact command is printed and the script fails); Python tools go
+# into a virtual environment under .tools/venv.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-missing=()
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+packages=()
 # PostgreSQL: a running server, or the binaries to start a throwaway one.
 if [ -z "${BERTH_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ] && ! port_open 5432 &&
    ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  missing+=(postgresql)
+  packages+=(postgresql)
+fi
+# Python with venv, for the OpenAPI validator.
+if ! command -v python3 >/dev/null 2>&1; then
+  packages+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  packages+=(python3-venv)
 fi
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test-deps: installing ${packages[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
+  else
+    echo "test-deps: missing ${packages[*]}. Install with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${packages[*]}" >&2
+    exit 1
+  fi
 fi
-if [ "$(id -u)" = 0 ]; then
-  echo "test-deps: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-else
-  echo "test-deps: missing ${missing[*]}. Install with:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
+
+venv=.tools/venv
+if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+  echo "test-deps: installing openapi-spec-validator into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*'
 fi

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DatabaseConfig, ServeConfig};
+use crate::auth::{AuthConfig, Authenticator, Scopes};
+use crate::config::{DatabaseConfig, Secret, ServeConfig};
 use crate::event_store::Backend;
 use crate::projections;
 use crate::startup::{Application, shutdown_signal};
@@ -41,6 +42,86 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replay the whole event log into fresh read models (in one transaction).
     RebuildProjections(StoreArgs),
+    /// Print a bearer token signed with this server's key.
+    Token(TokenArgs),
+    /// Print the OpenAPI document of the REST API (YAML).
+    Openapi,
+}
+
+/// The keys that sign and verify tokens; shared by `serve` and `token`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// HS256 secret for bearer tokens; when unset, `jwt.secret` in the data directory is used
+    /// (generated on first start).
+    #[arg(long, env = "BERTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file of an RS256 or ES256 public key whose tokens are accepted too (repeatable;
+    /// comma-separated in the environment).
+    #[arg(long, env = "BERTH_JWT_PUBLIC_KEYS", value_delimiter = ',')]
+    pub jwt_public_key: Vec<PathBuf>,
+
+    /// Required `iss` claim, if set.
+    #[arg(long, env = "BERTH_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, if set.
+    #[arg(long, env = "BERTH_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+impl KeyArgs {
+    fn auth(&self) -> AuthConfig {
+        AuthConfig {
+            jwt_secret: self.jwt_secret.clone().map(Secret::new),
+            public_keys: self.jwt_public_key.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        }
+    }
+}
+
+/// Flags of `berth token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The subject (who the token speaks for; recorded as the actor of every change).
+    #[arg(long)]
+    pub sub: String,
+
+    /// Space-separated scopes: registry:read, registry:write, audit:read, admin.
+    #[arg(long, default_value = "admin")]
+    pub scope: String,
+
+    /// How long the token is valid, e.g. 30m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+
+    /// Directory holding the server's generated keys.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Signing keys.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+fn parse_ttl(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration like 30m, 1h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?}; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number * seconds))
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -80,6 +161,16 @@ pub struct ServeArgs {
     /// Where the data lives.
     #[command(flatten)]
     pub store: StoreArgs,
+
+    /// Token keys.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    /// Key (32 bytes, base64) that upstream passwords are sealed with; when unset,
+    /// `secret.key` in the data directory is used (generated on first start). Instances that
+    /// share a database must share it.
+    #[arg(long, env = "BERTH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 /// Runs the parsed command line and turns its outcome into the process exit code.
@@ -105,6 +196,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::RebuildProjections(args) => rebuild_projections(args).await,
+        Command::Token(args) => token(args),
+        Command::Openapi => {
+            print!("{}", crate::api::spec_yaml());
+            Ok(())
+        }
     }
 }
 
@@ -113,6 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         data_dir: args.store.data_dir.clone(),
         database: args.store.database(),
+        auth: args.keys.auth(),
+        secret_key: args.secret_key.map(Secret::new),
     };
     let app = Application::build(&config).await?;
     let address = app.address();
@@ -120,7 +218,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Berth listening on http://{address}");
     println!("  data:      {}", config.database.describe());
     println!("  health:    http://{address}/healthz   readiness: http://{address}/readyz");
+    println!("  API:       http://{address}/api/v1   docs: http://{address}/api/docs");
+    println!(
+        "  token:     berth token --data-dir {} --sub $USER --scope admin",
+        config.data_dir.display()
+    );
     app.run_until(shutdown_signal()).await.context("serving")
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let authenticator = Authenticator::load(&args.keys.auth(), &args.data_dir)?;
+    let scopes = Scopes::parse(&args.scope);
+    if scopes.to_string().is_empty() {
+        anyhow::bail!(
+            "--scope {:?} names no known scope; use registry:read, registry:write, audit:read or admin",
+            args.scope
+        );
+    }
+    println!("{}", authenticator.mint(&args.sub, &scopes, args.ttl));
+    Ok(())
 }
 
 async fn rebuild_projections(args: StoreArgs) -> anyhow::Result<()> {

@@ -83,4 +83,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// The event store.
     pub database: DatabaseConfig,
+    /// Token verification keys.
+    pub auth: crate::auth::AuthConfig,
+    /// `BERTH_SECRET_KEY`: the key upstream passwords are sealed with (else a key file).
+    pub secret_key: Option<Secret<String>>,
 }

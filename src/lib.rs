@@ -8,11 +8,15 @@
 //! - [`projections`]: read models derived from the log.
 //! - [`telemetry`]: structured logs.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod event_store;
 pub mod health;
 pub mod projections;
+pub mod secrets;
 pub mod startup;
 pub mod telemetry;

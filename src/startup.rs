@@ -9,20 +9,35 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::Tracing;
 use poem::{EndpointExt, Route, Server, get};
 
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
-use crate::{health, projections};
+use crate::secrets::SecretBox;
+use crate::{api, health, projections};
 
 /// A built, bound, not yet running server.
 pub struct Application {
     listener: tokio::net::TcpListener,
     address: SocketAddr,
     backend: Backend,
+    app: App,
+    authenticator: Arc<Authenticator>,
 }
 
 impl Application {
     /// Opens the store and binds the listen address.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let authenticator = Arc::new(
+            Authenticator::load(&config.auth, &config.data_dir).context("loading token keys")?,
+        );
+        let secrets = SecretBox::load(
+            config.secret_key.as_ref().map(|k| k.expose().as_str()),
+            &config.data_dir,
+        )
+        .context("loading the secret key")?;
         let backend = Backend::start(&config.database, projections::all())
             .await
             .with_context(|| format!("opening {}", config.database.describe()))?;
@@ -33,7 +48,9 @@ impl Application {
         Ok(Self {
             listener,
             address,
+            app: App::new(backend.clone(), secrets),
             backend,
+            authenticator,
         })
     }
 
@@ -53,6 +70,7 @@ impl Application {
         let app = Route::new()
             .at("/healthz", get(health::healthz))
             .at("/readyz", get(health::readyz))
+            .nest("/", api::routes(self.app, self.authenticator))
             .data(store)
             .with(Tracing);
         Server::new_with_acceptor(TcpAcceptor::from_tokio(self.listener)?)

@@ -33,8 +33,8 @@ fn append(stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -
     }
 }
 
-fn registry(name: &str) -> StreamId {
-    StreamId::new("registry", name)
+fn widget(name: &str) -> StreamId {
+    StreamId::new("widget", name)
 }
 
 /// Defines each contract test once per backend.
@@ -77,12 +77,12 @@ contract!(
 
 async fn a_new_stream_starts_at_version_one(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     let outcome = store
         .append(append(
             &stream,
             ExpectedVersion::NoStream,
-            vec![event("RegistryCreated", 1)],
+            vec![event("WidgetMade", 1)],
         ))
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn a_new_stream_starts_at_version_one(fx: StoreFixture) {
 
 async fn no_stream_is_refused_once_the_stream_exists(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     store
         .append(append(
             &stream,
@@ -128,7 +128,7 @@ async fn no_stream_is_refused_once_the_stream_exists(fx: StoreFixture) {
 
 async fn an_exact_version_must_match_the_stream(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     store
         .append(append(
             &stream,
@@ -166,7 +166,7 @@ async fn an_exact_version_must_match_the_stream(fx: StoreFixture) {
 
 async fn any_version_appends_whatever_the_version(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     for n in 1..=3 {
         let outcome = store
             .append(append(&stream, ExpectedVersion::Any, vec![event("A", n)]))
@@ -178,7 +178,7 @@ async fn any_version_appends_whatever_the_version(fx: StoreFixture) {
 
 async fn a_multi_event_append_is_contiguous_and_all_or_nothing(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     let outcome = store
         .append(append(
             &stream,
@@ -220,14 +220,14 @@ async fn a_duplicate_event_id_is_refused(fx: StoreFixture) {
     let id = first.event_id;
     store
         .append(append(
-            &registry("alpha"),
+            &widget("alpha"),
             ExpectedVersion::Any,
             vec![first.clone()],
         ))
         .await
         .unwrap();
     let err = store
-        .append(append(&registry("beta"), ExpectedVersion::Any, vec![first]))
+        .append(append(&widget("beta"), ExpectedVersion::Any, vec![first]))
         .await
         .unwrap_err();
     assert!(
@@ -236,7 +236,7 @@ async fn a_duplicate_event_id_is_refused(fx: StoreFixture) {
     );
     assert!(
         store
-            .read_stream(&registry("beta"), None)
+            .read_stream(&widget("beta"), None)
             .await
             .unwrap()
             .is_empty()
@@ -245,7 +245,7 @@ async fn a_duplicate_event_id_is_refused(fx: StoreFixture) {
 
 async fn a_retried_command_returns_its_first_outcome_and_appends_nothing(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     let command_id = Uuid::now_v7();
     let mut request = append(
         &stream,
@@ -271,10 +271,10 @@ async fn reads_after_a_position_honour_every_filter(fx: StoreFixture) {
     let store = fx.backend.store();
     let mut positions = Vec::new();
     for (i, (category, name, kind, actor)) in [
-        ("registry", "alpha", "RegistryCreated", "alice"),
-        ("registry", "beta", "RegistryCreated", "bob"),
-        ("upstream_proxy", "hub", "UpstreamProxyCreated", "alice"),
-        ("registry", "alpha", "RegistryUpdated", "bob"),
+        ("widget", "alpha", "WidgetMade", "alice"),
+        ("widget", "beta", "WidgetMade", "bob"),
+        ("gadget", "hub", "GadgetMade", "alice"),
+        ("widget", "alpha", "WidgetChanged", "bob"),
     ]
     .into_iter()
     .enumerate()
@@ -305,7 +305,7 @@ async fn reads_after_a_position_honour_every_filter(fx: StoreFixture) {
     assert_eq!(read(positions[1], all.clone(), 100).await, positions[2..]);
     assert_eq!(read(0, all.clone(), 2).await, positions[..2]);
     let category = EventFilter {
-        category: Some("registry".into()),
+        category: Some("widget".into()),
         ..Default::default()
     };
     assert_eq!(
@@ -313,13 +313,13 @@ async fn reads_after_a_position_honour_every_filter(fx: StoreFixture) {
         [positions[0], positions[1], positions[3]]
     );
     let stream = EventFilter {
-        category: Some("registry".into()),
+        category: Some("widget".into()),
         stream_name: Some("alpha".into()),
         ..Default::default()
     };
     assert_eq!(read(0, stream, 100).await, [positions[0], positions[3]]);
     let types = EventFilter {
-        event_types: vec!["RegistryUpdated".into(), "UpstreamProxyCreated".into()],
+        event_types: vec!["WidgetChanged".into(), "GadgetMade".into()],
         ..Default::default()
     };
     assert_eq!(read(0, types, 100).await, [positions[2], positions[3]]);
@@ -343,7 +343,7 @@ async fn reads_after_a_position_honour_every_filter(fx: StoreFixture) {
 
 async fn a_stream_can_be_read_as_of_a_time(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("alpha");
+    let stream = widget("alpha");
     let mut times = Vec::new();
     for n in 1..=3 {
         let outcome = store
@@ -374,11 +374,7 @@ async fn a_stream_can_be_read_as_of_a_time(fx: StoreFixture) {
 
 async fn the_database_refuses_to_change_or_remove_events(fx: StoreFixture) {
     let store = fx.backend.store();
-    let mut request = append(
-        &registry("alpha"),
-        ExpectedVersion::Any,
-        vec![event("A", 1)],
-    );
+    let mut request = append(&widget("alpha"), ExpectedVersion::Any, vec![event("A", 1)]);
     request.metadata.command_id = Some(Uuid::now_v7());
     store.append(request).await.unwrap();
     let mut statements = vec![
@@ -412,7 +408,7 @@ async fn the_database_refuses_to_change_or_remove_events(fx: StoreFixture) {
     for (sql, refusal) in statements.iter().zip(&refusals) {
         assert!(refusal.contains("immutable"), "{sql}: {refusal}");
     }
-    let events = store.read_stream(&registry("alpha"), None).await.unwrap();
+    let events = store.read_stream(&widget("alpha"), None).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "A");
 }
@@ -422,7 +418,7 @@ async fn subscribers_wake_up_after_a_commit(fx: StoreFixture) {
     let mut wakeups = store.subscribe();
     let outcome = store
         .append(append(
-            &registry("alpha"),
+            &widget("alpha"),
             ExpectedVersion::Any,
             vec![event("A", 1)],
         ))
@@ -447,7 +443,7 @@ async fn a_rebuilt_projection_equals_the_incremental_one(fx: StoreFixture) {
         let name = format!("r{}", n % 7);
         store
             .append(append(
-                &registry(&name),
+                &widget(&name),
                 ExpectedVersion::Any,
                 vec![event("A", n)],
             ))
@@ -469,7 +465,7 @@ async fn a_rebuilt_projection_equals_the_incremental_one(fx: StoreFixture) {
 
 async fn concurrent_appends_with_one_expected_version_have_exactly_one_winner(fx: StoreFixture) {
     let store = fx.backend.store();
-    let stream = registry("contested");
+    let stream = widget("contested");
     for round in 0..100u64 {
         let attempts = (0..32).map(|_| {
             let store = store.clone();
@@ -562,7 +558,7 @@ async fn postgres_catch_up_readers_never_skip_an_event() {
             tokio::spawn(async move {
                 let mut committed = 0u32;
                 for n in 0..40u64 {
-                    let stream = StreamId::new("registry", format!("w{w}"));
+                    let stream = StreamId::new("widget", format!("w{w}"));
                     if store
                         .append(append(&stream, ExpectedVersion::Any, vec![event("A", n)]))
                         .await
@@ -666,7 +662,7 @@ async fn postgres_appends_in_one_process_wake_another() {
         .backend
         .store()
         .append(append(
-            &registry("alpha"),
+            &widget("alpha"),
             ExpectedVersion::Any,
             vec![event("A", 1)],
         ))

@@ -95,7 +95,7 @@ async fn rebuild_projections_replays_the_log_and_reports_progress() {
         backend
             .store()
             .append(AppendRequest {
-                stream: StreamId::new("registry", format!("r{}", n % 5)),
+                stream: StreamId::new("widget", format!("r{}", n % 5)),
                 expected: ExpectedVersion::Any,
                 events: vec![NewEvent::new("A", 1, json!({ "n": n }))],
                 metadata: Metadata::default(),
@@ -130,6 +130,8 @@ fn every_command_explains_itself_with_help() {
         vec!["--help"],
         vec!["serve", "--help"],
         vec!["rebuild-projections", "--help"],
+        vec!["token", "--help"],
+        vec!["openapi", "--help"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(&args)
@@ -138,9 +140,66 @@ fn every_command_explains_itself_with_help() {
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{args:?}");
         assert!(text.contains("Usage: berth"), "{args:?}: {text}");
-        if args[0] != "--help" {
+        if matches!(args[0], "serve" | "rebuild-projections") {
             assert!(text.contains("--data-dir"), "{args:?}: {text}");
             assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
         }
     }
+}
+
+#[test]
+fn token_prints_a_token_the_server_accepts_and_refuses_unknown_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "token",
+            "--data-dir",
+            data_dir,
+            "--sub",
+            "ops",
+            "--scope",
+            "registry:read",
+            "--ttl",
+            "10m",
+        ])
+        .env_remove("BERTH_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.split('.').count(), 3);
+    assert!(dir.path().join("jwt.secret").exists());
+
+    let server = TestServer::start(&["--data-dir", data_dir], &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/registries", server.base_url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "token",
+            "--data-dir",
+            data_dir,
+            "--sub",
+            "ops",
+            "--scope",
+            "root",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("names no known scope"));
 }

@@ -13,6 +13,7 @@ mod error;
 mod model;
 pub mod postgres;
 mod projection;
+mod secrets;
 pub mod sqlite;
 
 use std::sync::Arc;

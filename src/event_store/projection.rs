@@ -17,6 +17,9 @@ pub enum ProjectionError {
         /// What is wrong.
         reason: String,
     },
+    /// The event would break an invariant that spans streams (e.g. a name held by another kind).
+    #[error("{0}")]
+    Conflict(String),
     /// PostgreSQL refused the projection's statement.
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),

@@ -4,6 +4,8 @@
 //! the queries that read it. Projections may depend on `event_store` and the domain's value
 //! types; nothing here decides business rules.
 
+pub mod resource_queries;
+pub mod resources;
 pub mod streams;
 
 use std::sync::Arc;
@@ -12,5 +14,10 @@ use crate::event_store::Projections;
 
 /// Every projection the service keeps, in the order they are applied.
 pub fn all() -> Projections {
-    Arc::new([Arc::new(streams::StreamSummaries)])
+    use crate::domain::{registry::Registry, upstream_proxy::UpstreamProxy};
+    Arc::new([
+        Arc::new(streams::StreamSummaries),
+        Arc::new(resources::ResourceProjection::<Registry>::new()),
+        Arc::new(resources::ResourceProjection::<UpstreamProxy>::new()),
+    ])
 }

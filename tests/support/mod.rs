@@ -2,6 +2,7 @@
 //! `berth serve` process on a free port.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod postgres;
 pub mod server;
 

@@ -1,0 +1,214 @@
+//! Pieces every resource shares: package types, paging, ETags and preconditions.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use poem_openapi::Enum;
+
+use super::error::ApiError;
+use crate::domain::{Labels, PackageType, ResourceName, text};
+use crate::projections::resource_queries::{ListQuery, SortKey};
+
+/// What a registry or proxy holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "PackageType", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PackageTypeDto {
+    /// Container images and OCI artifacts.
+    Docker,
+    /// Helm charts.
+    Helm,
+}
+
+impl From<PackageTypeDto> for PackageType {
+    fn from(value: PackageTypeDto) -> Self {
+        match value {
+            PackageTypeDto::Docker => Self::Docker,
+            PackageTypeDto::Helm => Self::Helm,
+        }
+    }
+}
+
+impl From<PackageType> for PackageTypeDto {
+    fn from(value: PackageType) -> Self {
+        match value {
+            PackageType::Docker => Self::Docker,
+            PackageType::Helm => Self::Helm,
+        }
+    }
+}
+
+/// How a list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SortField {
+    /// By name.
+    Name,
+    /// By creation time (then name).
+    CreatedAt,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SortOrder {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// Default and largest page sizes.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// The list filters and page every list operation takes.
+pub struct ListParams {
+    /// Only this package type.
+    pub package_type: Option<PackageTypeDto>,
+    /// Only resources with this label.
+    pub label: Option<String>,
+    /// Only names containing this text.
+    pub search: Option<String>,
+    /// Sort field.
+    pub sort: Option<SortField>,
+    /// Sort direction.
+    pub order: Option<SortOrder>,
+    /// Page size.
+    pub page_size: Option<u32>,
+    /// Cursor from the previous page.
+    pub page_token: Option<String>,
+}
+
+impl ListParams {
+    /// The query these parameters describe.
+    pub fn into_query(self) -> Result<ListQuery, ApiError> {
+        let page_size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(ApiError::invalid(
+                "VALIDATION_FAILED",
+                "page_size",
+                format!("page_size must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let offset = match self.page_token.as_deref() {
+            None | Some("") => 0,
+            Some(token) => decode_token(token).ok_or_else(|| {
+                ApiError::invalid(
+                    "VALIDATION_FAILED",
+                    "page_token",
+                    "page_token is not a token this server issued",
+                )
+            })?,
+        };
+        Ok(ListQuery {
+            package_type: self.package_type.map(Into::into),
+            label: self.label.filter(|l| !l.is_empty()),
+            search: self.search.filter(|s| !s.is_empty()),
+            sort: match self.sort {
+                Some(SortField::CreatedAt) => SortKey::CreatedAt,
+                _ => SortKey::Name,
+            },
+            descending: self.order == Some(SortOrder::Desc),
+            offset,
+            limit: u64::from(page_size),
+        })
+    }
+}
+
+/// The opaque cursor for the page that starts at `offset`.
+pub fn page_token(offset: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+}
+
+fn decode_token(token: &str) -> Option<u64> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('o')?
+        .parse()
+        .ok()
+}
+
+/// The `ETag` for a version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Parses an `If-Match` header (`"3"`, `3` or `W/"3"`).
+pub fn if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = header.map(str::trim) else {
+        return Ok(None);
+    };
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::invalid(
+                "VALIDATION_FAILED",
+                "If-Match",
+                "If-Match must be a version ETag such as \"3\"",
+            )
+        })
+}
+
+/// Whether `If-None-Match` already names this version.
+pub fn not_modified(header: Option<&str>, version: u64) -> bool {
+    header.is_some_and(|value| {
+        value
+            .split(',')
+            .any(|tag| tag.trim() == "*" || tag.trim().trim_start_matches("W/") == etag(version))
+    })
+}
+
+/// Parses a name or key field.
+pub fn name(field: &str, value: &str) -> Result<ResourceName, ApiError> {
+    ResourceName::parse(value)
+        .map_err(|e| ApiError::invalid("NAME_INVALID", field, format!("{field} {e}")))
+}
+
+/// Parses a list of names (e.g. upstreams).
+pub fn names(field: &str, values: &[String]) -> Result<Vec<ResourceName>, ApiError> {
+    values.iter().map(|v| name(field, v)).collect()
+}
+
+/// Parses a description.
+pub fn description(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    text::description(value).map_err(|e| {
+        ApiError::invalid(
+            "VALIDATION_FAILED",
+            "description",
+            format!("description {e}"),
+        )
+    })
+}
+
+/// Parses labels.
+pub fn labels(values: &[String]) -> Result<Labels, ApiError> {
+    Labels::parse(values)
+        .map_err(|e| ApiError::invalid("VALIDATION_FAILED", "labels", format!("labels {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_token(&page_token(150)), Some(150));
+        assert_eq!(decode_token("garbage!"), None);
+    }
+
+    #[test]
+    fn if_match_accepts_strong_and_weak_version_tags() {
+        assert_eq!(if_match(Some("\"3\"")).unwrap(), Some(3));
+        assert_eq!(if_match(Some("W/\"4\"")).unwrap(), Some(4));
+        assert!(if_match(Some("\"x\"")).is_err());
+        assert!(not_modified(Some("\"2\", \"5\""), 5));
+        assert!(!not_modified(Some("\"2\""), 5));
+    }
+}

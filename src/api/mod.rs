@@ -1,0 +1,95 @@
+//! The control-plane REST API under `/api/v1`, built with poem-openapi: one file per resource,
+//! `error.rs` for statuses. Its OpenAPI document is served at `/api/openapi.json` and
+//! `/api/openapi.yaml`, with an interactive page at `/api/docs`.
+
+mod common;
+pub mod error;
+mod registries;
+pub mod security;
+mod upstream_proxies;
+
+use std::sync::Arc;
+
+use poem::endpoint::BoxEndpoint;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::App;
+use crate::auth::Authenticator;
+use registries::RegistriesApi;
+use security::RequestId;
+use upstream_proxies::UpstreamProxiesApi;
+
+/// Operation groups.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Artifact registries (Docker and Helm).
+    #[oai(rename = "registries")]
+    Registries,
+    /// Upstream proxies that registries pull through.
+    #[oai(rename = "upstream-proxies")]
+    UpstreamProxies,
+}
+
+type Apis = (RegistriesApi, UpstreamProxiesApi);
+
+fn service() -> OpenApiService<Apis, ()> {
+    let apis = (RegistriesApi, UpstreamProxiesApi);
+    OpenApiService::new(apis, "Berth", env!("CARGO_PKG_VERSION")).description(
+        "Control plane of Berth, an artifact registry for Docker (OCI) and Helm with upstream \
+         pull-through proxies. Every change is recorded as events. Authenticate with \
+         `Authorization: Bearer <JWT>` (scopes: registry:read, registry:write, audit:read, admin).",
+    )
+}
+
+/// The OpenAPI document as YAML, exactly as `openapi/openapi.yaml` holds it.
+pub fn spec_yaml() -> String {
+    service().spec_yaml()
+}
+
+/// The `/api` routes: the operations, the spec and the docs page.
+pub fn routes(app: App, authenticator: Arc<Authenticator>) -> BoxEndpoint<'static> {
+    let service = service();
+    let json = service.spec();
+    let yaml = service.spec_yaml();
+    let docs = service.swagger_ui();
+    Route::new()
+        .nest("/", service)
+        .at(
+            "/api/openapi.json",
+            poem::endpoint::make_sync(move |_| json.clone().with_content_type("application/json")),
+        )
+        .at(
+            "/api/openapi.yaml",
+            poem::endpoint::make_sync(move |_| yaml.clone().with_content_type("application/yaml")),
+        )
+        .nest("/api/docs", docs)
+        .data(authenticator)
+        .data(app)
+        .around(with_request_id)
+        .catch_all_error(error::normalize)
+        .boxed()
+}
+
+/// Takes the client's `X-Request-Id` (or makes one), offers it to handlers and echoes it back.
+async fn with_request_id<E: Endpoint>(
+    next: Arc<E>,
+    mut request: Request,
+) -> poem::Result<Response> {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = match next.call(request).await {
+        Ok(output) => output.into_response(),
+        Err(e) => error::normalize(e).await,
+    };
+    if let Ok(value) = id.parse() {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    Ok(response)
+}

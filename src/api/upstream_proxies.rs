@@ -1,0 +1,482 @@
+//! `/api/v1/upstream-proxies`: create, list, read, change and delete upstream proxies.
+//! Passwords are accepted on input and never returned: responses say `password_set`.
+
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use time::OffsetDateTime;
+
+use super::ApiTags;
+use super::common::{self, ListParams, PackageTypeDto, SortField, SortOrder, etag};
+use super::error::ApiError;
+use super::security::{BearerAuth, RequestId};
+use crate::app::{App, AuthInput, NewUpstreamProxy, UpstreamProxyChanges};
+use crate::auth::Scope;
+use crate::domain::RemoteUrl;
+use crate::domain::upstream_proxy::{CacheSettings, DockerSource, ProxyAuth, UpstreamProxy};
+use crate::projections::resources::Stored;
+
+/// Where a Docker proxy fetches from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "DockerSource", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DockerSourceDto {
+    /// Docker Hub.
+    DockerHub,
+    /// Another registry, at `url`.
+    Custom,
+}
+
+impl From<DockerSourceDto> for DockerSource {
+    fn from(value: DockerSourceDto) -> Self {
+        match value {
+            DockerSourceDto::DockerHub => Self::DockerHub,
+            DockerSourceDto::Custom => Self::Custom,
+        }
+    }
+}
+
+impl From<DockerSource> for DockerSourceDto {
+    fn from(value: DockerSource) -> Self {
+        match value {
+            DockerSource::DockerHub => Self::DockerHub,
+            DockerSource::Custom => Self::Custom,
+        }
+    }
+}
+
+/// How a proxy authenticates to its remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthType {
+    /// No credentials.
+    Anonymous,
+    /// A user name and password.
+    UsernamePassword,
+}
+
+/// Credentials as given: the password is write-only.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "UpstreamAuthInput")]
+pub struct AuthRequest {
+    /// `ANONYMOUS` or `USERNAME_PASSWORD`.
+    #[oai(rename = "type")]
+    pub auth_type: AuthType,
+    /// The user name (USERNAME_PASSWORD).
+    #[oai(validator(max_length = 255))]
+    pub username: Option<String>,
+    /// The password (USERNAME_PASSWORD); never returned. On update, omit it to keep the stored one.
+    #[oai(write_only)]
+    pub password: Option<String>,
+}
+
+/// Credentials as shown.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "UpstreamAuth")]
+pub struct AuthView {
+    /// `ANONYMOUS` or `USERNAME_PASSWORD`.
+    #[oai(rename = "type")]
+    pub auth_type: AuthType,
+    /// The user name, for USERNAME_PASSWORD.
+    pub username: Option<String>,
+    /// Whether a password is stored.
+    pub password_set: bool,
+}
+
+/// Cache freshness.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "CacheSettings")]
+pub struct CacheBody {
+    /// Seconds a tag's resolution is served without asking the remote (default 300, at most 2592000).
+    pub tag_ttl_seconds: u32,
+}
+
+/// An upstream proxy.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "UpstreamProxy")]
+pub struct UpstreamProxyBody {
+    /// Its key, addressed like a registry name.
+    pub key: String,
+    /// What it proxies.
+    pub package_type: PackageTypeDto,
+    /// `DOCKER_HUB` or `CUSTOM` (DOCKER proxies only).
+    pub source: Option<DockerSourceDto>,
+    /// The remote URL (CUSTOM Docker and HELM proxies).
+    pub url: Option<String>,
+    /// Credentials, without the password.
+    pub auth: AuthView,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Free-form labels.
+    pub labels: Vec<String>,
+    /// Cache freshness.
+    pub cache: CacheBody,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+    /// Its version; also its `ETag`.
+    pub version: u64,
+}
+
+impl From<Stored<UpstreamProxy>> for UpstreamProxyBody {
+    fn from(stored: Stored<UpstreamProxy>) -> Self {
+        let proxy = stored.doc;
+        let auth = match proxy.auth {
+            ProxyAuth::Anonymous => AuthView {
+                auth_type: AuthType::Anonymous,
+                username: None,
+                password_set: false,
+            },
+            ProxyAuth::UsernamePassword { username, .. } => AuthView {
+                auth_type: AuthType::UsernamePassword,
+                username: Some(username),
+                password_set: true,
+            },
+        };
+        Self {
+            key: proxy.key.to_string(),
+            package_type: proxy.package_type.into(),
+            source: proxy.remote.source.map(Into::into),
+            url: proxy.remote.url.map(String::from),
+            auth,
+            description: proxy.description,
+            labels: proxy.labels.as_slice().to_vec(),
+            cache: CacheBody {
+                tag_ttl_seconds: proxy.cache.tag_ttl_seconds,
+            },
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            version: stored.version,
+        }
+    }
+}
+
+/// An upstream proxy to create.
+#[derive(Debug, Clone, Object)]
+pub struct CreateUpstreamProxyRequest {
+    /// Same rule as registry names; registries and proxies share one namespace.
+    #[oai(validator(max_length = 255))]
+    pub key: String,
+    /// `DOCKER` or `HELM`.
+    pub package_type: PackageTypeDto,
+    /// DOCKER only: `DOCKER_HUB` or `CUSTOM`.
+    pub source: Option<DockerSourceDto>,
+    /// CUSTOM Docker and HELM: the remote's absolute http(s) URL.
+    pub url: Option<String>,
+    /// Credentials (default ANONYMOUS).
+    pub auth: Option<AuthRequest>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Free-form labels.
+    #[oai(default)]
+    pub labels: Vec<String>,
+    /// Cache freshness (default 300 s for tags).
+    pub cache: Option<CacheBody>,
+}
+
+/// Changes to a proxy: only the fields sent change.
+#[derive(Debug, Clone, Object)]
+pub struct UpdateUpstreamProxyRequest {
+    /// New source (DOCKER only); moving to DOCKER_HUB drops the URL.
+    pub source: Option<DockerSourceDto>,
+    /// New remote URL.
+    pub url: Option<String>,
+    /// New credentials.
+    pub auth: Option<AuthRequest>,
+    /// New description, or null to clear it.
+    pub description: MaybeUndefined<String>,
+    /// New labels (replaces the list).
+    pub labels: Option<Vec<String>>,
+    /// New cache settings.
+    pub cache: Option<CacheBody>,
+}
+
+/// A page of upstream proxies.
+#[derive(Debug, Clone, Object)]
+pub struct UpstreamProxyPage {
+    /// The proxies.
+    pub items: Vec<UpstreamProxyBody>,
+    /// Pass as `page_token` to get the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Response to `create_upstream_proxy`.
+#[derive(ApiResponse)]
+pub enum CreatedUpstreamProxy {
+    /// Created.
+    #[oai(status = 201)]
+    Created(
+        Json<UpstreamProxyBody>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+/// Response to reads and updates of one proxy.
+#[derive(ApiResponse)]
+pub enum UpstreamProxyResponse {
+    /// The proxy.
+    #[oai(status = 200)]
+    Ok(Json<UpstreamProxyBody>, #[oai(header = "ETag")] String),
+    /// It has not changed since the `If-None-Match` version.
+    #[oai(status = 304)]
+    NotModified,
+}
+
+/// Response to `list_upstream_proxies`.
+#[derive(ApiResponse)]
+pub enum UpstreamProxyList {
+    /// One page.
+    #[oai(status = 200)]
+    Ok(Json<UpstreamProxyPage>),
+}
+
+/// Response to `delete_upstream_proxy`.
+#[derive(ApiResponse)]
+pub enum DeletedUpstreamProxy {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn url(value: Option<&str>) -> Result<Option<RemoteUrl>, ApiError> {
+    value
+        .map(|v| {
+            RemoteUrl::parse(v)
+                .map_err(|e| ApiError::invalid("URL_INVALID", "url", format!("url {e}")))
+        })
+        .transpose()
+}
+
+fn auth_input(auth: AuthRequest) -> Result<AuthInput, ApiError> {
+    match auth.auth_type {
+        AuthType::Anonymous => Ok(AuthInput::Anonymous),
+        AuthType::UsernamePassword => {
+            let username = auth
+                .username
+                .map(|u| u.trim().to_owned())
+                .unwrap_or_default();
+            if username.is_empty() || username.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "VALIDATION_FAILED",
+                    "auth.username",
+                    "auth.username is required for USERNAME_PASSWORD and may not hold control characters",
+                ));
+            }
+            if auth.password.as_deref() == Some("") {
+                return Err(ApiError::invalid(
+                    "VALIDATION_FAILED",
+                    "auth.password",
+                    "auth.password must not be empty",
+                ));
+            }
+            Ok(AuthInput::UsernamePassword {
+                username,
+                password: auth.password,
+            })
+        }
+    }
+}
+
+fn cache(body: CacheBody) -> CacheSettings {
+    CacheSettings {
+        tag_ttl_seconds: body.tag_ttl_seconds,
+    }
+}
+
+fn ok(stored: Stored<UpstreamProxy>) -> UpstreamProxyResponse {
+    let tag = etag(stored.version);
+    UpstreamProxyResponse::Ok(Json(stored.into()), tag)
+}
+
+/// The upstream-proxies resource.
+pub struct UpstreamProxiesApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::UpstreamProxies")]
+impl UpstreamProxiesApi {
+    /// Create an upstream proxy.
+    #[oai(
+        path = "/upstream-proxies",
+        method = "post",
+        operation_id = "create_upstream_proxy"
+    )]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        body: Json<CreateUpstreamProxyRequest>,
+    ) -> Result<CreatedUpstreamProxy, ApiError> {
+        let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        let body = body.0;
+        if let Some(AuthRequest {
+            auth_type: AuthType::UsernamePassword,
+            password: None,
+            ..
+        }) = &body.auth
+        {
+            return Err(ApiError::invalid(
+                "VALIDATION_FAILED",
+                "auth.password",
+                "auth.password is required for USERNAME_PASSWORD",
+            ));
+        }
+        let new = NewUpstreamProxy {
+            key: common::name("key", &body.key)?,
+            package_type: body.package_type.into(),
+            source: body.source.map(Into::into),
+            url: url(body.url.as_deref())?,
+            auth: body
+                .auth
+                .map(auth_input)
+                .transpose()?
+                .unwrap_or(AuthInput::Anonymous),
+            description: common::description(body.description.as_deref())?,
+            labels: common::labels(&body.labels)?,
+            cache: body.cache.map(cache).unwrap_or_default(),
+        };
+        let stored = app.create_upstream_proxy(&ctx, new).await?;
+        let location = format!("/api/v1/upstream-proxies/{}", stored.doc.key);
+        let tag = etag(stored.version);
+        Ok(CreatedUpstreamProxy::Created(
+            Json(stored.into()),
+            location,
+            tag,
+        ))
+    }
+
+    /// List upstream proxies, filtered and paged.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/upstream-proxies",
+        method = "get",
+        operation_id = "list_upstream_proxies"
+    )]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        /// Only this package type.
+        package_type: Query<Option<PackageTypeDto>>,
+        /// Only proxies carrying this label.
+        label: Query<Option<String>>,
+        /// Only keys containing this text.
+        search: Query<Option<String>>,
+        /// Sort field (default `NAME`, the key).
+        sort: Query<Option<SortField>>,
+        /// Sort direction (default `ASC`).
+        order: Query<Option<SortOrder>>,
+        /// Page size, 1 to 500 (default 50).
+        page_size: Query<Option<u32>>,
+        /// The `next_page_token` of the previous page.
+        page_token: Query<Option<String>>,
+    ) -> Result<UpstreamProxyList, ApiError> {
+        auth.context(Scope::RegistryRead, &request_id)?;
+        let query = ListParams {
+            package_type: package_type.0,
+            label: label.0,
+            search: search.0,
+            sort: sort.0,
+            order: order.0,
+            page_size: page_size.0,
+            page_token: page_token.0,
+        }
+        .into_query()?;
+        let page = app.upstream_proxies(&query).await?;
+        Ok(UpstreamProxyList::Ok(Json(UpstreamProxyPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_offset.map(common::page_token),
+        })))
+    }
+
+    /// Read one upstream proxy.
+    #[oai(
+        path = "/upstream-proxies/:key",
+        method = "get",
+        operation_id = "get_upstream_proxy"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        /// The proxy's key.
+        key: Path<String>,
+        /// A version ETag; 304 when the proxy is still at it.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<UpstreamProxyResponse, ApiError> {
+        auth.context(Scope::RegistryRead, &request_id)?;
+        let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
+        if common::not_modified(if_none_match.as_deref(), stored.version) {
+            return Ok(UpstreamProxyResponse::NotModified);
+        }
+        Ok(ok(stored))
+    }
+
+    /// Change an upstream proxy's remote, credentials, description, labels or cache settings.
+    #[oai(
+        path = "/upstream-proxies/:key",
+        method = "patch",
+        operation_id = "update_upstream_proxy"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        /// The proxy's key.
+        key: Path<String>,
+        /// Only change it if it is still at this version (412 otherwise).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<UpdateUpstreamProxyRequest>,
+    ) -> Result<UpstreamProxyResponse, ApiError> {
+        let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        let body = body.0;
+        let changes = UpstreamProxyChanges {
+            source: body.source.map(Into::into),
+            url: url(body.url.as_deref())?,
+            auth: body.auth.map(auth_input).transpose()?,
+            description: match body.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(text) => Some(common::description(Some(&text))?),
+            },
+            labels: body.labels.as_deref().map(common::labels).transpose()?,
+            cache: body.cache.map(cache),
+        };
+        let key = common::name("key", &key)?;
+        let if_match = common::if_match(if_match.as_deref())?;
+        Ok(ok(app
+            .update_upstream_proxy(&ctx, &key, changes, if_match)
+            .await?))
+    }
+
+    /// Delete an upstream proxy (refused while a registry lists it).
+    #[oai(
+        path = "/upstream-proxies/:key",
+        method = "delete",
+        operation_id = "delete_upstream_proxy"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        /// The proxy's key.
+        key: Path<String>,
+        /// Only delete it if it is still at this version (412 otherwise).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<DeletedUpstreamProxy, ApiError> {
+        let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        let key = common::name("key", &key)?;
+        let if_match = common::if_match(if_match.as_deref())?;
+        app.delete_upstream_proxy(&ctx, &key, if_match).await?;
+        Ok(DeletedUpstreamProxy::Deleted)
+    }
+}

@@ -1,0 +1,215 @@
+//! A Berth server started in-process on port 0 over a fresh database, with helpers to call its
+//! REST API and mint tokens.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth::auth::AuthConfig;
+use berth::config::{DatabaseConfig, Secret, ServeConfig};
+use berth::event_store::Backend;
+use berth::startup::Application;
+use serde_json::{Value, json};
+
+use super::postgres::TestDatabase;
+
+/// The HS256 secret test servers verify tokens with.
+pub const JWT_SECRET: &str = "berth-test-secret-berth-test-secret";
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A running server.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// Its backend, to look behind the API.
+    pub backend: Backend,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The data directory.
+    pub data_dir: tempfile::TempDir,
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _database: Option<TestDatabase>,
+}
+
+impl TestApp {
+    /// Starts a server on `db`.
+    pub async fn spawn(db: Db) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let (database, guard) = match db {
+            Db::Sqlite => (
+                DatabaseConfig::Sqlite {
+                    path: data_dir.path().join("berth.db"),
+                    pool_size: 8,
+                },
+                None,
+            ),
+            Db::Postgres => {
+                let test_db = TestDatabase::create().await;
+                (
+                    DatabaseConfig::Postgres {
+                        url: Secret::new(test_db.url.clone()),
+                        pool_size: 16,
+                    },
+                    Some(test_db),
+                )
+            }
+        };
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.path().to_path_buf(),
+            database,
+            auth: AuthConfig {
+                jwt_secret: Some(Secret::new(JWT_SECRET.to_owned())),
+                ..Default::default()
+            },
+            secret_key: None,
+        };
+        // The server runs on a runtime of its own, as in production; the test looks at the
+        // database through a store of its own.
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server_config = config.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("server runtime");
+            runtime.block_on(async move {
+                let app = Application::build(&server_config).await.expect("build app");
+                let _ = address_tx.send(app.address());
+                let _ = app
+                    .run_until(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let address = address_rx.await.expect("the server started");
+        let backend = Backend::open(&config.database, berth::projections::all())
+            .await
+            .expect("open the test's own store");
+        let this = Self {
+            base_url: format!("http://{address}"),
+            backend,
+            client: reqwest::Client::new(),
+            data_dir,
+            _stop: Some(stop),
+            _database: guard,
+        };
+        this.wait_ready().await;
+        this
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server never became ready");
+    }
+
+    /// An absolute URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A valid token for `sub` with `scope`.
+    pub fn token(&self, sub: &str, scope: &str) -> String {
+        sign(json!({ "sub": sub, "scope": scope, "exp": now() + 3600, "iat": now() }))
+    }
+
+    /// An admin token.
+    pub fn admin(&self) -> String {
+        self.token("alice", "admin")
+    }
+
+    /// Sends `method path` with an admin token and an optional JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        self.call_as(&self.admin(), method, path, body, &[]).await
+    }
+
+    /// Sends a request with this token and extra headers.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Response::from(request.send().await.expect("request")).await
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON (null when empty or not JSON).
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+}
+
+impl Response {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs claims with the test servers' HS256 secret.
+pub fn sign(claims: Value) -> String {
+    sign_with(claims, JWT_SECRET.as_bytes())
+}
+
+/// Signs claims with another HS256 secret.
+pub fn sign_with(claims: Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
