@@ -32,6 +32,7 @@ async fn appends(store: SharedEventStore, stream: StreamId, count: u64) {
                     causation_id: None,
                     command_id: Some(uuid::Uuid::now_v7()),
                 },
+                fingerprint: None,
             })
             .await
             .expect("append");

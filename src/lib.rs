@@ -4,6 +4,9 @@
 //! Crate map (dependencies point inward):
 //! - [`cli`] and [`config`]: flags and environment into typed configuration.
 //! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
+//! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes.
+//! - [`app`]: use cases (load, decide, append); [`domain`]: value types and aggregates, pure.
+//! - [`secrets`]: sealing upstream passwords at rest.
 //! - [`event_store`]: the append-only log on PostgreSQL or SQLite, with inline projections.
 //! - [`projections`]: read models derived from the log.
 //! - [`telemetry`]: structured logs.

@@ -39,6 +39,7 @@ on_both_backends!(
     fifty_concurrent_creates_of_one_name_make_exactly_one_registry,
     a_proxy_password_never_leaves_the_server,
     changes_record_the_actor_and_request_id,
+    a_create_retried_with_its_idempotency_key_returns_the_first_response,
 );
 
 fn docker_hub(key: &str) -> Value {
@@ -910,6 +911,99 @@ async fn changes_record_the_actor_and_request_id(app: TestApp) {
     assert!(events[0].metadata.command_id.is_some());
 }
 
+async fn a_create_retried_with_its_idempotency_key_returns_the_first_response(app: TestApp) {
+    let token = app.admin();
+    let create = |body: Value, key: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.call_as(
+                &token,
+                "POST",
+                "/api/v1/registries",
+                Some(body),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let body = json!({"name": "once", "package_type": "DOCKER", "labels": ["a"]});
+    let first = create(body.clone(), "key-1").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // Changed in between: the retry still answers what the first request got.
+    app.call(
+        "PATCH",
+        "/api/v1/registries/once",
+        Some(json!({"labels": ["b"]})),
+    )
+    .await;
+    let retry = create(body.clone(), "key-1").await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("etag"), Some("\"1\""));
+    let other_body = create(json!({"name": "twice", "package_type": "DOCKER"}), "key-1").await;
+    assert_eq!(other_body.status, 422, "{}", other_body.text);
+    assert_eq!(other_body.body["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(
+        app.call("GET", "/api/v1/registries/twice", None)
+            .await
+            .status,
+        404
+    );
+    let without_key = app.call("POST", "/api/v1/registries", Some(body)).await;
+    assert_eq!(
+        without_key.status, 409,
+        "without a key a repeat is a conflict"
+    );
+    let events = app
+        .backend
+        .store()
+        .read_stream(&StreamId::new("registry", "once"), None)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "one creation, one change");
+
+    // The key belongs to its caller: another subject's identical request is its own command.
+    let bob = app.token("bob", "admin");
+    let bobs = app
+        .call_as(
+            &bob,
+            "POST",
+            "/api/v1/registries",
+            Some(json!({"name": "once", "package_type": "DOCKER", "labels": ["a"]})),
+            &[("Idempotency-Key", "key-1")],
+        )
+        .await;
+    assert_eq!(bobs.status, 409);
+
+    // Concurrent retries of one proxy creation make one proxy and one stored secret.
+    let app = std::sync::Arc::new(app);
+    let attempts = (0..8).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.call_as(
+                &app.admin(),
+                "POST",
+                "/api/v1/upstream-proxies",
+                Some(docker_hub("hub")),
+                &[("Idempotency-Key", "proxy-1")],
+            )
+            .await
+        })
+    });
+    let responses: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        responses.iter().all(|r| r.status == 201),
+        "{:?}",
+        responses.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(responses.iter().all(|r| r.body == responses[0].body));
+}
+
 fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
@@ -961,4 +1055,94 @@ async fn the_committed_openapi_document_is_what_the_code_serves_and_it_validates
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn tokens_of_a_configured_identity_provider_are_accepted_and_confusion_is_not() {
+    let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let auth = berth::auth::AuthConfig {
+        public_keys: vec![
+            format!("{fixtures}/rsa-public.pem").into(),
+            format!("{fixtures}/ec-public.pem").into(),
+        ],
+        issuer: Some("https://idp.example.com".into()),
+        audience: Some("berth".into()),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(Db::Sqlite, auth).await;
+    let claims = |iss: &str, aud: &str| json!({"sub": "ext", "scope": "registry:read", "exp": now() + 600, "iss": iss, "aud": aud});
+    let signed =
+        |algorithm: jsonwebtoken::Algorithm, key: jsonwebtoken::EncodingKey, claims: Value| {
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &key).unwrap()
+        };
+    let rsa = || {
+        jsonwebtoken::EncodingKey::from_rsa_pem(
+            &std::fs::read(format!("{fixtures}/rsa-private.pem")).unwrap(),
+        )
+        .unwrap()
+    };
+    let ec = || {
+        jsonwebtoken::EncodingKey::from_ec_pem(
+            &std::fs::read(format!("{fixtures}/ec-private.pem")).unwrap(),
+        )
+        .unwrap()
+    };
+    let good = claims("https://idp.example.com", "berth");
+    let path = "/api/v1/registries";
+    for (what, token, status) in [
+        (
+            "RS256",
+            signed(jsonwebtoken::Algorithm::RS256, rsa(), good.clone()),
+            200,
+        ),
+        (
+            "ES256",
+            signed(jsonwebtoken::Algorithm::ES256, ec(), good.clone()),
+            200,
+        ),
+        (
+            "wrong issuer",
+            signed(
+                jsonwebtoken::Algorithm::RS256,
+                rsa(),
+                claims("https://evil.example.com", "berth"),
+            ),
+            401,
+        ),
+        (
+            "wrong audience",
+            signed(
+                jsonwebtoken::Algorithm::ES256,
+                ec(),
+                claims("https://idp.example.com", "other"),
+            ),
+            401,
+        ),
+        (
+            "RS256 claimed, EC key",
+            {
+                let token = signed(jsonwebtoken::Algorithm::ES256, ec(), good.clone());
+                let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+                parts[0] = base64_url(r#"{"alg":"RS256","typ":"JWT"}"#);
+                parts.join(".")
+            },
+            401,
+        ),
+        (
+            "HS256 keyed with the public key",
+            sign_with(
+                good.clone(),
+                &std::fs::read(format!("{fixtures}/rsa-public.pem")).unwrap(),
+            ),
+            401,
+        ),
+        (
+            "server HS256 without issuer",
+            sign(json!({"sub": "x", "scope": "admin", "exp": now() + 600})),
+            401,
+        ),
+    ] {
+        let response = app.call_as(&token, "GET", path, None, &[]).await;
+        assert_eq!(response.status, status, "{what}: {}", response.text);
+    }
 }

@@ -30,6 +30,7 @@ fn append(stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -
             causation_id: None,
             command_id: None,
         },
+        fingerprint: None,
     }
 }
 
@@ -67,6 +68,7 @@ contract!(
     a_multi_event_append_is_contiguous_and_all_or_nothing,
     a_duplicate_event_id_is_refused,
     a_retried_command_returns_its_first_outcome_and_appends_nothing,
+    a_command_id_reused_for_another_request_is_refused,
     reads_after_a_position_honour_every_filter,
     a_stream_can_be_read_as_of_a_time,
     the_database_refuses_to_change_or_remove_events,
@@ -265,6 +267,42 @@ async fn a_retried_command_returns_its_first_outcome_and_appends_nothing(fx: Sto
     assert_eq!(second.stream_version, 2);
     assert_eq!(store.read_stream(&stream, None).await.unwrap().len(), 2);
     assert_eq!(store.head().await.unwrap(), first.events[1].position);
+}
+
+async fn a_command_id_reused_for_another_request_is_refused(fx: StoreFixture) {
+    let store = fx.backend.store();
+    let command_id = Uuid::now_v7();
+    let mut request = append(&widget("alpha"), ExpectedVersion::Any, vec![event("A", 1)]);
+    request.metadata.command_id = Some(command_id);
+    request.fingerprint = Some("digest-1".into());
+    let first = store.append(request.clone()).await.unwrap();
+    let (found, fingerprint) = store
+        .find_command(command_id)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(found.events, first.events);
+    assert_eq!(fingerprint.as_deref(), Some("digest-1"));
+    assert!(store.find_command(Uuid::now_v7()).await.unwrap().is_none());
+
+    let mut other = request.clone();
+    other.events = vec![event("A", 2)];
+    other.fingerprint = Some("digest-2".into());
+    let err = store.append(other).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::CommandReused(id) if id == command_id),
+        "{err:?}"
+    );
+    request.events = vec![event("A", 1)];
+    assert!(store.append(request).await.unwrap().replayed);
+    assert_eq!(
+        store
+            .read_stream(&widget("alpha"), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn reads_after_a_position_honour_every_filter(fx: StoreFixture) {

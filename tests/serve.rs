@@ -99,6 +99,7 @@ async fn rebuild_projections_replays_the_log_and_reports_progress() {
                 expected: ExpectedVersion::Any,
                 events: vec![NewEvent::new("A", 1, json!({ "n": n }))],
                 metadata: Metadata::default(),
+                fingerprint: None,
             })
             .await
             .unwrap();

@@ -5,8 +5,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem_openapi::Enum;
 
 use super::error::ApiError;
+use crate::app::{Context, Idempotency};
 use crate::domain::{Labels, PackageType, ResourceName, text};
 use crate::projections::resource_queries::{ListQuery, SortKey};
+use sha2::Digest;
 
 /// What a registry or proxy holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -163,6 +165,41 @@ pub fn not_modified(header: Option<&str>, version: u64) -> bool {
             .split(',')
             .any(|tag| tag.trim() == "*" || tag.trim().trim_start_matches("W/") == etag(version))
     })
+}
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Turns an `Idempotency-Key` into the command id it stands for (per caller) and a digest of
+/// the request, so that a retry is recognised and a reuse for another request is refused.
+pub fn idempotency<T: poem_openapi::types::ToJSON>(
+    ctx: &mut Context,
+    key: Option<&str>,
+    operation: &str,
+    body: &T,
+) -> Result<(), ApiError> {
+    let Some(key) = key else { return Ok(()) };
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid(
+            "VALIDATION_FAILED",
+            "Idempotency-Key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ));
+    }
+    let command_id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("berth idempotency\n{}\n{key}", ctx.actor).as_bytes(),
+    );
+    let request = format!("{operation}\n{}", body.to_json().unwrap_or_default());
+    let digest = sha2::Sha256::digest(request.as_bytes());
+    ctx.idempotency = Some(Idempotency {
+        command_id,
+        fingerprint: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    });
+    Ok(())
 }
 
 /// Parses a name or key field.

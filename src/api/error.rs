@@ -56,6 +56,9 @@ pub enum ApiError {
     /// `If-Match` names a version the resource is no longer at.
     #[oai(status = 412)]
     PreconditionFailed(Json<ErrorBody>),
+    /// The `Idempotency-Key` was already used for a different request.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
     /// Something failed on the server; the log has the cause.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -176,6 +179,11 @@ impl From<AppError> for ApiError {
             AppError::VersionMismatch { .. } => {
                 Self::PreconditionFailed(body("PRECONDITION_FAILED", e.to_string(), None))
             }
+            AppError::IdempotencyKeyReused => Self::Unprocessable(body(
+                "IDEMPOTENCY_KEY_REUSED",
+                e.to_string(),
+                Some("Idempotency-Key"),
+            )),
             AppError::Conflict(message) => Self::Conflict(body("CONFLICT", message, None)),
             AppError::Store(e) => e.into(),
         }

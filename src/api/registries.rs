@@ -152,9 +152,19 @@ impl RegistriesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        /// Makes a retry safe: a request repeated with the same key and body returns the first
+        /// response and creates nothing; the same key with another body is refused with 422.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Json<CreateRegistryRequest>,
     ) -> Result<CreatedRegistry, ApiError> {
-        let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        let mut ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        common::idempotency(
+            &mut ctx,
+            idempotency_key.as_deref(),
+            "create_registry",
+            &body.0,
+        )?;
         let body = body.0;
         let new = NewRegistry {
             name: common::name("name", &body.name)?,

@@ -36,6 +36,7 @@ impl BearerAuth {
         Ok(Context {
             actor: self.0.subject.clone(),
             correlation_id: request_id.0.clone(),
+            idempotency: None,
         })
     }
 }

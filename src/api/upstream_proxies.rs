@@ -307,10 +307,25 @@ impl UpstreamProxiesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        /// Makes a retry safe: a request repeated with the same key and body returns the first
+        /// response and creates nothing; the same key with another body is refused with 422.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Json<CreateUpstreamProxyRequest>,
     ) -> Result<CreatedUpstreamProxy, ApiError> {
-        let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
+        let mut ctx = auth.context(Scope::RegistryWrite, &request_id)?;
         let body = body.0;
+        // The request digest is kept: it must not be a digest of the password.
+        let mut fingerprinted = body.clone();
+        if let Some(auth) = &mut fingerprinted.auth {
+            auth.password = None;
+        }
+        common::idempotency(
+            &mut ctx,
+            idempotency_key.as_deref(),
+            "create_upstream_proxy",
+            &fingerprinted,
+        )?;
         if let Some(AuthRequest {
             auth_type: AuthType::UsernamePassword,
             password: None,

@@ -7,6 +7,7 @@ mod upstream_proxies;
 use uuid::Uuid;
 
 pub use registries::{NewRegistry, RegistryChanges};
+
 pub use upstream_proxies::{AuthInput, NewUpstreamProxy, UpstreamProxyChanges};
 
 use crate::domain::registry::RegistryError;
@@ -17,7 +18,7 @@ use crate::event_store::{
     AppendOutcome, AppendRequest, Backend, ExpectedVersion, Metadata, NewEvent, StoreError,
     StreamId,
 };
-use crate::projections::resources::Document;
+use crate::projections::resources::{Document, Stored};
 use crate::secrets::SecretBox;
 
 /// How often a write without `If-Match` is retried when another write to the same stream wins.
@@ -30,6 +31,17 @@ pub struct Context {
     pub actor: String,
     /// The request id, stored as the correlation id.
     pub correlation_id: String,
+    /// Set when the client sent an `Idempotency-Key`: a retry returns the first outcome.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// What makes a create request idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The command id the key stands for.
+    pub command_id: Uuid,
+    /// A digest of the request, to refuse the key's reuse for another request.
+    pub fingerprint: String,
 }
 
 /// A use case's failure.
@@ -51,6 +63,9 @@ pub enum AppError {
         /// The current version.
         current: u64,
     },
+    /// An `Idempotency-Key` was reused for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     /// A concurrent change conflicted.
     #[error("{0}")]
     Conflict(String),
@@ -66,6 +81,7 @@ impl From<StoreError> for AppError {
                 source: crate::event_store::ProjectionError::Conflict(message),
                 ..
             } => Self::Conflict(message),
+            StoreError::CommandReused(_) => Self::IdempotencyKeyReused,
             other => Self::Store(other),
         }
     }
@@ -140,10 +156,67 @@ async fn append<D: Document, E: serde::Serialize>(
                 actor: Some(ctx.actor.clone()),
                 correlation_id: Some(ctx.correlation_id.clone()),
                 causation_id: None,
-                command_id: Some(Uuid::now_v7()),
+                command_id: Some(
+                    ctx.idempotency
+                        .as_ref()
+                        .map_or_else(Uuid::now_v7, |i| i.command_id),
+                ),
             },
+            fingerprint: ctx.idempotency.as_ref().map(|i| i.fingerprint.clone()),
         })
         .await
+}
+
+/// Folds recorded events into the resource they describe, with its version and times; `None`
+/// when the events leave it absent (never created, or deleted).
+pub fn fold_stored<D: Document>(
+    events: &[crate::event_store::RecordedEvent],
+) -> Result<Option<Stored<D>>, AppError> {
+    let mut current: Option<Stored<D>> = None;
+    for event in events {
+        let domain: D::Event = from_stored(&event.event_type, event.schema_version, &event.payload)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let created_at = current.as_ref().map(|c| c.created_at);
+        current = D::evolve(current.map(|c| c.doc), &domain).map(|doc| Stored {
+            doc,
+            version: event.stream_version,
+            created_at: created_at.unwrap_or(event.recorded_at),
+            updated_at: event.recorded_at,
+        });
+    }
+    Ok(current)
+}
+
+/// The response a replayed create gives: the resource as the first attempt left it.
+async fn replay<D: Document>(
+    backend: &Backend,
+    ctx: &Context,
+    name: &ResourceName,
+) -> Result<Option<Stored<D>>, AppError> {
+    let Some(idempotency) = &ctx.idempotency else {
+        return Ok(None);
+    };
+    let Some((outcome, fingerprint)) = backend.store().find_command(idempotency.command_id).await?
+    else {
+        return Ok(None);
+    };
+    if fingerprint.as_deref() != Some(idempotency.fingerprint.as_str())
+        || outcome
+            .events
+            .first()
+            .is_none_or(|e| e.stream.name != name.as_str())
+    {
+        return Err(AppError::IdempotencyKeyReused);
+    }
+    let events = backend
+        .store()
+        .read_stream(&stream_of::<D>(name), None)
+        .await?;
+    let upto: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.stream_version <= outcome.stream_version)
+        .collect();
+    fold_stored::<D>(&upto)
 }
 
 /// Checks `If-Match` against the loaded version.

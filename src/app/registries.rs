@@ -1,6 +1,6 @@
 //! Registry use cases.
 
-use super::{App, AppError, Context, RETRIES, append, check_if_match, load};
+use super::{App, AppError, Context, RETRIES, append, check_if_match, load, replay};
 use crate::domain::registry::{
     CreateRegistry, Registry, RegistryCommand, RegistryError, UpdateRegistry, decide,
 };
@@ -36,8 +36,30 @@ pub struct RegistryChanges {
 }
 
 impl App {
-    /// Creates a registry.
+    /// Creates a registry. With an idempotency key, a retry returns what the first attempt made.
     pub async fn create_registry(
+        &self,
+        ctx: &Context,
+        new: NewRegistry,
+    ) -> Result<Stored<Registry>, AppError> {
+        let name = new.name.clone();
+        if let Some(first) = replay::<Registry>(&self.backend, ctx, &name).await? {
+            return Ok(first);
+        }
+        match self.try_create_registry(ctx, new).await {
+            // A concurrent retry of the same request may have won.
+            Err(AppError::Registry(RegistryError::AlreadyExists(_)))
+                if ctx.idempotency.is_some() =>
+            {
+                replay::<Registry>(&self.backend, ctx, &name)
+                    .await?
+                    .ok_or_else(|| RegistryError::AlreadyExists(name).into())
+            }
+            other => other,
+        }
+    }
+
+    async fn try_create_registry(
         &self,
         ctx: &Context,
         new: NewRegistry,
@@ -63,6 +85,11 @@ impl App {
         )
         .await
         {
+            Ok(outcome) if outcome.replayed => {
+                if let Some(first) = replay::<Registry>(&self.backend, ctx, &new.name).await? {
+                    return Ok(first);
+                }
+            }
             Ok(_) => {}
             // Someone else created it first.
             Err(StoreError::VersionConflict { .. }) => {

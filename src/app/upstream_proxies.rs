@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{App, AppError, Context, RETRIES, append, check_if_match, load};
+use super::{App, AppError, Context, RETRIES, append, check_if_match, load, replay};
 use crate::domain::upstream_proxy::{
     AuthChange, CacheSettings, CreateUpstreamProxy, DockerSource, UpdateUpstreamProxy,
     UpstreamProxy, UpstreamProxyCommand, UpstreamProxyError, decide, secret_of,
@@ -109,8 +109,31 @@ impl App {
         }
     }
 
-    /// Creates an upstream proxy.
+    /// Creates an upstream proxy. With an idempotency key, a retry returns what the first
+    /// attempt made.
     pub async fn create_upstream_proxy(
+        &self,
+        ctx: &Context,
+        new: NewUpstreamProxy,
+    ) -> Result<Stored<UpstreamProxy>, AppError> {
+        let key = new.key.clone();
+        if let Some(first) = replay::<UpstreamProxy>(&self.backend, ctx, &key).await? {
+            return Ok(first);
+        }
+        match self.try_create_upstream_proxy(ctx, new).await {
+            // A concurrent retry of the same request may have won.
+            Err(AppError::UpstreamProxy(UpstreamProxyError::AlreadyExists(_)))
+                if ctx.idempotency.is_some() =>
+            {
+                replay::<UpstreamProxy>(&self.backend, ctx, &key)
+                    .await?
+                    .ok_or_else(|| UpstreamProxyError::AlreadyExists(key).into())
+            }
+            other => other,
+        }
+    }
+
+    async fn try_create_upstream_proxy(
         &self,
         ctx: &Context,
         new: NewUpstreamProxy,
@@ -150,9 +173,19 @@ impl App {
             }
             Err(e) => Err(e.into()),
         };
-        if let Err(e) = outcome {
-            self.forget_secret(new_secret, None).await;
-            return Err(e);
+        match outcome {
+            Err(e) => {
+                self.forget_secret(new_secret, None).await;
+                return Err(e);
+            }
+            Ok(outcome) if outcome.replayed => {
+                // A concurrent retry got there first: this attempt's secret is not needed.
+                self.forget_secret(new_secret, None).await;
+                if let Some(first) = replay::<UpstreamProxy>(&self.backend, ctx, &new.key).await? {
+                    return Ok(first);
+                }
+            }
+            Ok(_) => {}
         }
         self.upstream_proxy(&new.key).await
     }

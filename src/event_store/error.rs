@@ -20,6 +20,9 @@ pub enum StoreError {
     /// An event with this id is already in the log.
     #[error("an event with id {0} is already recorded")]
     DuplicateEventId(Uuid),
+    /// A command id was used before for a different request.
+    #[error("command {0} was already used for a different request")]
+    CommandReused(Uuid),
     /// The database cannot be reached or is not ready; retrying later may succeed.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

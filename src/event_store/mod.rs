@@ -44,6 +44,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// command id was seen before appends nothing and returns the first outcome.
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
 
+    /// The outcome of the command with this id, if it was recorded, with its request fingerprint.
+    async fn find_command(
+        &self,
+        command_id: uuid::Uuid,
+    ) -> Result<Option<(AppendOutcome, Option<String>)>, StoreError>;
+
     /// Reads one stream in version order, optionally only the events recorded at or before `until`.
     async fn read_stream(
         &self,
@@ -83,6 +89,20 @@ pub type SharedEventStore = Arc<dyn EventStore>;
 
 /// The projections every store keeps, in the order they are applied.
 pub type Projections = Arc<[Arc<dyn Projection>]>;
+
+/// Refuses a replay whose request differs from the first one.
+fn check_fingerprint(
+    command_id: uuid::Uuid,
+    stored: Option<&str>,
+    given: Option<&str>,
+) -> Result<(), StoreError> {
+    match (stored, given) {
+        (Some(stored), Some(given)) if stored != given => {
+            Err(StoreError::CommandReused(command_id))
+        }
+        _ => Ok(()),
+    }
+}
 
 fn check_expected(
     stream: &StreamId,

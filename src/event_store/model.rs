@@ -105,6 +105,9 @@ pub struct AppendRequest {
     pub events: Vec<NewEvent>,
     /// Stored with every event of the append.
     pub metadata: Metadata,
+    /// With a command id: a digest of the request behind the command, so that reusing the id
+    /// for a different request is refused rather than answered with the first outcome.
+    pub fingerprint: Option<String>,
 }
 
 /// An event as the log recorded it.

@@ -40,6 +40,12 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server on `db`.
     pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, AuthConfig::default()).await
+    }
+
+    /// Starts a server on `db` that also accepts what `auth` configures (its HS256 secret is
+    /// always [`JWT_SECRET`]).
+    pub async fn spawn_with(db: Db, auth: AuthConfig) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (database, guard) = match db {
             Db::Sqlite => (
@@ -66,7 +72,7 @@ impl TestApp {
             database,
             auth: AuthConfig {
                 jwt_secret: Some(Secret::new(JWT_SECRET.to_owned())),
-                ..Default::default()
+                ..auth
             },
             secret_key: None,
         };

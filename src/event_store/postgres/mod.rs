@@ -24,7 +24,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{
     AppendOutcome, AppendRequest, EventFilter, EventStore, MAX_PAGE, Position, Progress,
-    Projections, RecordedEvent, StoreError, StreamId, check_expected,
+    Projections, RecordedEvent, StoreError, StreamId, check_expected, check_fingerprint,
 };
 use rows::{EVENT_COLUMNS, as_i64, event_from_row, insert_error};
 use schema::SchemaState;
@@ -154,9 +154,14 @@ impl EventStore for PgEventStore {
             .await?;
 
         if let Some(command_id) = request.metadata.command_id
-            && let Some(outcome) = rows::replay_command(&tx, command_id).await?
+            && let Some((outcome, fingerprint)) = rows::replay_command(&*tx, command_id).await?
         {
             tx.commit().await?;
+            check_fingerprint(
+                command_id,
+                fingerprint.as_deref(),
+                request.fingerprint.as_deref(),
+            )?;
             return Ok(outcome);
         }
 
@@ -218,7 +223,7 @@ impl EventStore for PgEventStore {
         if let Some(command_id) = meta.command_id {
             tx.execute(
                 "INSERT INTO commands (command_id, category, stream_name, first_position, \
-                 last_position, stream_version) VALUES ($1, $2, $3, $4, $5, $6)",
+                 last_position, stream_version, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     &command_id,
                     &stream.category,
@@ -226,6 +231,7 @@ impl EventStore for PgEventStore {
                     &first,
                     &last,
                     &as_i64(stream_version),
+                    &request.fingerprint,
                 ],
             )
             .await?;
@@ -242,6 +248,15 @@ impl EventStore for PgEventStore {
             stream_version,
             replayed: false,
         })
+    }
+
+    async fn find_command(
+        &self,
+        command_id: uuid::Uuid,
+    ) -> Result<Option<(AppendOutcome, Option<String>)>, StoreError> {
+        self.schema.ensure()?;
+        let client = self.pool.get().await?;
+        rows::replay_command(&**client, command_id).await
     }
 
     async fn read_stream(

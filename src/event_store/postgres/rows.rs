@@ -47,13 +47,13 @@ pub fn event_from_row(row: &Row) -> Result<RecordedEvent, StoreError> {
 
 /// The first outcome of a command seen before, if it was.
 pub async fn replay_command(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &impl tokio_postgres::GenericClient,
     command_id: Uuid,
-) -> Result<Option<AppendOutcome>, StoreError> {
+) -> Result<Option<(AppendOutcome, Option<String>)>, StoreError> {
     let Some(command) = tx
         .query_opt(
-            "SELECT category, stream_name, first_position, last_position, stream_version \
-             FROM commands WHERE command_id = $1",
+            "SELECT category, stream_name, first_position, last_position, stream_version, \
+             fingerprint FROM commands WHERE command_id = $1",
             &[&command_id],
         )
         .await?
@@ -64,6 +64,7 @@ pub async fn replay_command(
     let name: String = command.get(1);
     let (first, last): (i64, i64) = (command.get(2), command.get(3));
     let version: i64 = command.get(4);
+    let fingerprint: Option<String> = command.get(5);
     let rows = tx
         .query(
             &format!(
@@ -73,11 +74,12 @@ pub async fn replay_command(
             &[&category, &name, &first, &last],
         )
         .await?;
-    Ok(Some(AppendOutcome {
+    let outcome = AppendOutcome {
         events: rows.iter().map(event_from_row).collect::<Result<_, _>>()?,
         stream_version: version as u64,
         replayed: true,
-    }))
+    };
+    Ok(Some((outcome, fingerprint)))
 }
 
 /// Names a failed insert: a known event id, a lost version race, or anything else.

@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, broadcast};
 
 use super::{
     AppendOutcome, AppendRequest, EventFilter, EventStore, MAX_PAGE, Position, Progress,
-    Projections, RecordedEvent, StoreError, StreamId, check_expected,
+    Projections, RecordedEvent, StoreError, StreamId, check_expected, check_fingerprint,
 };
 use rows::{EVENT_COLUMNS, FilterSql, event_from_row, insert_events, replay_command};
 pub use rows::{from_micros, micros};
@@ -127,9 +127,14 @@ impl EventStore for SqliteEventStore {
             .with_conn(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 if let Some(command_id) = request.metadata.command_id
-                    && let Some(outcome) = replay_command(&tx, command_id)?
+                    && let Some((outcome, fingerprint)) = replay_command(&tx, command_id)?
                 {
                     tx.commit()?;
+                    check_fingerprint(
+                        command_id,
+                        fingerprint.as_deref(),
+                        request.fingerprint.as_deref(),
+                    )?;
                     return Ok(outcome);
                 }
                 let actual: i64 = tx.query_row(
@@ -156,6 +161,14 @@ impl EventStore for SqliteEventStore {
             let _ = self.notifier.send(last.position);
         }
         Ok(outcome)
+    }
+
+    async fn find_command(
+        &self,
+        command_id: uuid::Uuid,
+    ) -> Result<Option<(AppendOutcome, Option<String>)>, StoreError> {
+        self.with_conn(move |conn| replay_command(conn, command_id))
+            .await
     }
 
     async fn read_stream(

@@ -109,7 +109,7 @@ pub fn insert_events(
     {
         tx.execute(
             "INSERT INTO commands (command_id, category, stream_name, first_position, \
-             last_position, stream_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             last_position, stream_version, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             rusqlite::params![
                 command_id.to_string(),
                 stream.category,
@@ -117,6 +117,7 @@ pub fn insert_events(
                 first.position as i64,
                 last.position as i64,
                 last.stream_version as i64,
+                request.fingerprint,
             ],
         )?;
     }
@@ -130,13 +131,13 @@ fn is_constraint(error: &rusqlite::Error, column: &str) -> bool {
 
 /// The first outcome of a command seen before, if it was.
 pub fn replay_command(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     command_id: Uuid,
-) -> Result<Option<AppendOutcome>, StoreError> {
+) -> Result<Option<(AppendOutcome, Option<String>)>, StoreError> {
     let command = tx
         .query_row(
-            "SELECT category, stream_name, first_position, last_position, stream_version \
-             FROM commands WHERE command_id = ?1",
+            "SELECT category, stream_name, first_position, last_position, stream_version, \
+             fingerprint FROM commands WHERE command_id = ?1",
             [command_id.to_string()],
             |row| {
                 Ok((
@@ -145,11 +146,12 @@ pub fn replay_command(
                     row.get::<_, i64>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, i64>(4)?,
+                    row.get::<_, Option<String>>(5)?,
                 ))
             },
         )
         .optional()?;
-    let Some((category, name, first, last, version)) = command else {
+    let Some((category, name, first, last, version, fingerprint)) = command else {
         return Ok(None);
     };
     let mut statement = tx.prepare_cached(&format!(
@@ -160,11 +162,12 @@ pub fn replay_command(
         .query_map((category, name, first, last), |row| Ok(event_from_row(row)))?
         .map(|row| row?)
         .collect::<Result<_, _>>()?;
-    Ok(Some(AppendOutcome {
+    let outcome = AppendOutcome {
         events,
         stream_version: version as u64,
         replayed: true,
-    }))
+    };
+    Ok(Some((outcome, fingerprint)))
 }
 
 /// A global read as SQL and its parameters.
