@@ -31,4 +31,4 @@ fmt: ## Format the code
 	$(CARGO) fmt
 
 bench: deps ## Run the benchmarks (release build) and print their figures
-	scripts/with-postgres.sh $(CARGO) bench --bench append
+	scripts/with-postgres.sh $(CARGO) bench

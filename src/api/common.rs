@@ -202,6 +202,21 @@ pub fn idempotency<T: poem_openapi::types::ToJSON>(
     Ok(())
 }
 
+/// A 404 with this message.
+pub fn not_found(message: String) -> ApiError {
+    ApiError::NotFound(poem_openapi::payload::Json(super::error::ErrorBody {
+        code: "NOT_FOUND".into(),
+        message,
+        field: None,
+    }))
+}
+
+/// A time as RFC 3339.
+pub fn rfc3339(time: time::OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.to_string())
+}
+
 /// Parses a name or key field.
 pub fn name(field: &str, value: &str) -> Result<ResourceName, ApiError> {
     ResourceName::parse(value)

@@ -2,8 +2,10 @@
 //! `error.rs` for statuses. Its OpenAPI document is served at `/api/openapi.json` and
 //! `/api/openapi.yaml`, with an interactive page at `/api/docs`.
 
+mod audit;
 mod common;
 pub mod error;
+mod live;
 mod registries;
 pub mod security;
 mod upstream_proxies;
@@ -16,6 +18,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::app::App;
 use crate::auth::Authenticator;
+use audit::AuditApi;
 use registries::RegistriesApi;
 use security::RequestId;
 use upstream_proxies::UpstreamProxiesApi;
@@ -29,12 +32,15 @@ pub enum ApiTags {
     /// Upstream proxies that registries pull through.
     #[oai(rename = "upstream-proxies")]
     UpstreamProxies,
+    /// The event log: who changed what and when, history, and live changes.
+    #[oai(rename = "audit")]
+    Audit,
 }
 
-type Apis = (RegistriesApi, UpstreamProxiesApi);
+type Apis = (RegistriesApi, UpstreamProxiesApi, AuditApi);
 
 fn service() -> OpenApiService<Apis, ()> {
-    let apis = (RegistriesApi, UpstreamProxiesApi);
+    let apis = (RegistriesApi, UpstreamProxiesApi, AuditApi);
     OpenApiService::new(apis, "Berth", env!("CARGO_PKG_VERSION")).description(
         "Control plane of Berth, an artifact registry for Docker (OCI) and Helm with upstream \
          pull-through proxies. Every change is recorded as events. Authenticate with \

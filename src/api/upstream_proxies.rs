@@ -423,8 +423,22 @@ impl UpstreamProxiesApi {
         /// A version ETag; 304 when the proxy is still at it.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Show it as it stood at this time (RFC 3339), folded from its history; needs the
+        /// `audit:read` scope. 404 when it did not exist then.
+        as_of: Query<Option<OffsetDateTime>>,
     ) -> Result<UpstreamProxyResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
+        if let Some(time) = as_of.0 {
+            auth.context(Scope::AuditRead, &request_id)?;
+            let key = common::name("key", &key)?;
+            return match app.as_of::<UpstreamProxy>(&key, time).await? {
+                Some(stored) => Ok(ok(stored)),
+                None => Err(common::not_found(format!(
+                    "upstream proxy {key} did not exist at {}",
+                    common::rfc3339(time)
+                ))),
+            };
+        }
         let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
         if common::not_modified(if_none_match.as_deref(), stored.version) {
             return Ok(UpstreamProxyResponse::NotModified);

@@ -1,11 +1,13 @@
 //! Use cases: load a stream, decide, append (the projections follow in the same transaction),
 //! return the result. No HTTP types here; `api/` maps these results to responses.
 
+mod audit;
 mod registries;
 mod upstream_proxies;
 
 use uuid::Uuid;
 
+pub use audit::{FieldChange, HistoryEntry, redact_secrets};
 pub use registries::{NewRegistry, RegistryChanges};
 
 pub use upstream_proxies::{AuthInput, NewUpstreamProxy, UpstreamProxyChanges};

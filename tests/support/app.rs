@@ -33,6 +33,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The data directory.
     pub data_dir: tempfile::TempDir,
+    database: DatabaseConfig,
     _stop: Option<tokio::sync::oneshot::Sender<()>>,
     _database: Option<TestDatabase>,
 }
@@ -66,10 +67,31 @@ impl TestApp {
                 )
             }
         };
+        Self::start(data_dir, database, auth, guard).await
+    }
+
+    /// A server on an existing database.
+    pub async fn on_database(database: DatabaseConfig) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start(data_dir, database, AuthConfig::default(), None).await
+    }
+
+    /// A second server on the same database as this one (as another instance would be).
+    pub async fn sibling(&self) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start(data_dir, self.database.clone(), AuthConfig::default(), None).await
+    }
+
+    async fn start(
+        data_dir: tempfile::TempDir,
+        database: DatabaseConfig,
+        auth: AuthConfig,
+        guard: Option<TestDatabase>,
+    ) -> Self {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
-            database,
+            database: database.clone(),
             auth: AuthConfig {
                 jwt_secret: Some(Secret::new(JWT_SECRET.to_owned())),
                 ..auth
@@ -102,6 +124,7 @@ impl TestApp {
             backend,
             client: reqwest::Client::new(),
             data_dir,
+            database,
             _stop: Some(stop),
             _database: guard,
         };
@@ -218,4 +241,67 @@ pub fn sign_with(claims: Value, secret: &[u8]) -> String {
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
     .unwrap()
+}
+
+/// Reads Server-Sent Events from a streaming response.
+pub struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    /// `id:`.
+    pub id: String,
+    /// `event:`.
+    pub event: String,
+    /// `data:`, parsed.
+    pub data: Value,
+}
+
+impl SseReader {
+    /// Wraps a response.
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event with data, or `None` when none arrives within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<SseEvent> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    id: String::new(),
+                    event: String::new(),
+                    data: Value::Null,
+                };
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        event.id = v.trim().to_owned();
+                    }
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event.event = v.trim().to_owned();
+                    }
+                    if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if !data.is_empty() {
+                    event.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk.ok()?));
+        }
+    }
 }
