@@ -56,6 +56,7 @@ impl From<Stored<Registry>> for RegistryBody {
 
 /// A registry to create.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct CreateRegistryRequest {
     /// Starts with a lowercase letter; lowercase letters, digits, `_`, `.` and `-`; at most 255.
     #[oai(validator(max_length = 255))]
@@ -74,6 +75,7 @@ pub struct CreateRegistryRequest {
 
 /// Changes to a registry: only the fields sent change; `description: null` clears it.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UpdateRegistryRequest {
     /// New description, or null to clear it.
     pub description: MaybeUndefined<String>,
@@ -321,5 +323,27 @@ impl RegistriesApi {
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_registry(&ctx, &name, if_match).await?;
         Ok(DeletedRegistry::Deleted)
+    }
+}
+
+impl poem_openapi::types::Example for CreateRegistryRequest {
+    fn example() -> Self {
+        Self {
+            name: "team-images".into(),
+            package_type: PackageTypeDto::Docker,
+            description: Some("Images built by the platform team".into()),
+            labels: vec!["prod".into(), "team-platform".into()],
+            upstreams: vec!["dockerhub".into()],
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UpdateRegistryRequest {
+    fn example() -> Self {
+        Self {
+            description: MaybeUndefined::Value("Images of the platform team".into()),
+            labels: None,
+            upstreams: Some(vec!["quay".into(), "dockerhub".into()]),
+        }
     }
 }

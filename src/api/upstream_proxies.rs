@@ -155,6 +155,7 @@ impl From<Stored<UpstreamProxy>> for UpstreamProxyBody {
 
 /// An upstream proxy to create.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct CreateUpstreamProxyRequest {
     /// Same rule as registry names; registries and proxies share one namespace.
     #[oai(validator(max_length = 255))]
@@ -178,6 +179,7 @@ pub struct CreateUpstreamProxyRequest {
 
 /// Changes to a proxy: only the fields sent change.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UpdateUpstreamProxyRequest {
     /// New source (DOCKER only); moving to DOCKER_HUB drops the URL.
     pub source: Option<DockerSourceDto>,
@@ -507,5 +509,39 @@ impl UpstreamProxiesApi {
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_upstream_proxy(&ctx, &key, if_match).await?;
         Ok(DeletedUpstreamProxy::Deleted)
+    }
+}
+
+impl poem_openapi::types::Example for CreateUpstreamProxyRequest {
+    fn example() -> Self {
+        Self {
+            key: "dockerhub".into(),
+            package_type: PackageTypeDto::Docker,
+            source: Some(DockerSourceDto::DockerHub),
+            url: None,
+            auth: Some(AuthRequest {
+                auth_type: AuthType::UsernamePassword,
+                username: Some("ci-bot".into()),
+                password: Some("a-docker-hub-access-token".into()),
+            }),
+            description: Some("Docker Hub, pulled through with the CI account".into()),
+            labels: vec!["public".into()],
+            cache: Some(CacheBody {
+                tag_ttl_seconds: 300,
+            }),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UpdateUpstreamProxyRequest {
+    fn example() -> Self {
+        Self {
+            source: Some(DockerSourceDto::Custom),
+            url: Some("https://registry.example.com".into()),
+            auth: None,
+            description: MaybeUndefined::Undefined,
+            labels: None,
+            cache: None,
+        }
     }
 }
