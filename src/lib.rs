@@ -22,4 +22,5 @@ pub mod health;
 pub mod projections;
 pub mod secrets;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;

@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod given;
 pub mod name;
+pub mod oci;
 pub mod registry;
 pub mod remote_url;
 pub mod stored;

@@ -1,0 +1,153 @@
+//! The filesystem blob store.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::uploads::Sessions;
+use super::{BlobReader, BlobStore, StorageError};
+use crate::domain::oci::{Digest, RepositoryName};
+
+/// Blobs, uploads and links under one directory.
+#[derive(Clone)]
+pub struct FsBlobStore {
+    pub(super) root: Arc<PathBuf>,
+    pub(super) sessions: Arc<Sessions>,
+}
+
+impl FsBlobStore {
+    /// A store rooted at `root` (created when missing).
+    pub fn new(root: &Path) -> Result<Self, StorageError> {
+        for dir in ["blobs/sha256", "uploads", "repositories"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self {
+            root: Arc::new(root.to_path_buf()),
+            sessions: Arc::default(),
+        })
+    }
+
+    /// Where a blob's bytes live.
+    pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("blobs/sha256").join(&hex[..2]).join(hex)
+    }
+
+    fn repository_dir(&self, repository: &RepositoryName) -> PathBuf {
+        // Repository names are validated: components never are "." or "..".
+        self.root.join("repositories").join(repository.as_str())
+    }
+
+    fn link_path(&self, repository: &RepositoryName, digest: &Digest) -> PathBuf {
+        self.repository_dir(repository)
+            .join("_blobs")
+            .join(digest.hex())
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn open(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: Option<u64>,
+    ) -> Result<Option<BlobReader>, StorageError> {
+        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let start = start.min(size);
+        let len = len.unwrap_or(size - start).min(size - start);
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
+        }
+        Ok(Some(BlobReader {
+            reader: Box::new(file.take(len)),
+            len,
+            size,
+        }))
+    }
+
+    async fn is_linked(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        Ok(tokio::fs::try_exists(self.link_path(repository, digest)).await?)
+    }
+
+    async fn link(&self, repository: &RepositoryName, digest: &Digest) -> Result<(), StorageError> {
+        let path = self.link_path(repository, digest);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(path, b"").await?;
+        Ok(())
+    }
+
+    async fn unlink(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        match tokio::fs::remove_file(self.link_path(repository, digest)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn linked_in_registry(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        let registry_dir = self
+            .root
+            .join("repositories")
+            .join(repository.registry().as_str());
+        let hex = digest.hex().to_owned();
+        let found = tokio::task::spawn_blocking(move || find_link(&registry_dir, &hex))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(found)
+    }
+}
+
+/// Looks for `_blobs/<hex>` anywhere below `dir`.
+fn find_link(dir: &Path, hex: &str) -> std::io::Result<bool> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_name() == "_blobs" {
+            if path.join(hex).exists() {
+                return Ok(true);
+            }
+        } else if find_link(&path, hex)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

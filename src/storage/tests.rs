@@ -1,0 +1,170 @@
+//! The filesystem store's behaviour: verified uploads, resumption, links and ranges.
+
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt;
+
+use super::{BlobStore, FsBlobStore, UploadError};
+use crate::domain::oci::{Digest, RepositoryName};
+
+fn repo(name: &str) -> RepositoryName {
+    RepositoryName::parse(name).unwrap()
+}
+
+fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::from_sha256(&Sha256::digest(bytes))
+}
+
+async fn read_all(store: &FsBlobStore, digest: &Digest, start: u64, len: Option<u64>) -> Vec<u8> {
+    let mut blob = store
+        .open(digest, start, len)
+        .await
+        .unwrap()
+        .expect("stored");
+    let mut out = Vec::new();
+    blob.reader.read_to_end(&mut out).await.unwrap();
+    assert_eq!(out.len() as u64, blob.len);
+    out
+}
+
+#[tokio::test]
+async fn a_chunked_upload_becomes_a_linked_blob_only_when_its_digest_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path()).unwrap();
+    let repository = repo("team/app");
+    let bytes = b"hello, berth".repeat(1000);
+    let digest = digest_of(&bytes);
+    let id = store.start_upload(&repository).await.unwrap();
+    let status = store
+        .append_upload(&repository, id, Some(0), &mut &bytes[..5000])
+        .await
+        .unwrap();
+    assert_eq!(status.offset, 5000);
+    let err = store
+        .append_upload(&repository, id, Some(4000), &mut &bytes[4000..])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        UploadError::OutOfOrder {
+            expected: 5000,
+            got: 4000
+        }
+    ));
+    assert_eq!(
+        store.stat(&digest).await.unwrap(),
+        None,
+        "nothing visible before the end"
+    );
+    let size = store
+        .finish_upload(&repository, id, Some(&mut &bytes[5000..]), &digest)
+        .await
+        .unwrap();
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(size));
+    assert!(store.is_linked(&repository, &digest).await.unwrap());
+    assert!(!store.is_linked(&repo("team/other"), &digest).await.unwrap());
+    assert!(
+        store
+            .linked_in_registry(&repo("team/other"), &digest)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .linked_in_registry(&repo("elsewhere/app"), &digest)
+            .await
+            .unwrap()
+    );
+    assert_eq!(read_all(&store, &digest, 0, None).await, bytes);
+    assert_eq!(read_all(&store, &digest, 7, Some(5)).await, &bytes[7..12]);
+    assert!(matches!(
+        store.upload_status(&repository, id).await,
+        Err(UploadError::Unknown)
+    ));
+}
+
+#[tokio::test]
+async fn a_digest_mismatch_leaves_no_blob_and_no_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path()).unwrap();
+    let repository = repo("team/app");
+    let claimed = digest_of(b"what the client claims");
+    let id = store.start_upload(&repository).await.unwrap();
+    let err = store
+        .finish_upload(&repository, id, Some(&mut &b"other bytes"[..]), &claimed)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UploadError::DigestMismatch { .. }), "{err}");
+    assert_eq!(store.stat(&claimed).await.unwrap(), None);
+    assert_eq!(store.stat(&digest_of(b"other bytes")).await.unwrap(), None);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_upload_resumes_in_a_new_process_and_belongs_to_its_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository = repo("team/app");
+    let bytes = vec![7u8; 300_000];
+    let digest = digest_of(&bytes);
+    let id = {
+        let store = FsBlobStore::new(dir.path()).unwrap();
+        let id = store.start_upload(&repository).await.unwrap();
+        store
+            .append_upload(&repository, id, None, &mut &bytes[..100_000])
+            .await
+            .unwrap();
+        id
+    };
+    let restarted = FsBlobStore::new(dir.path()).unwrap();
+    assert!(matches!(
+        restarted.upload_status(&repo("team/other"), id).await,
+        Err(UploadError::Unknown)
+    ));
+    assert_eq!(
+        restarted
+            .upload_status(&repository, id)
+            .await
+            .unwrap()
+            .offset,
+        100_000
+    );
+    restarted
+        .append_upload(&repository, id, Some(100_000), &mut &bytes[100_000..])
+        .await
+        .unwrap();
+    restarted
+        .finish_upload(&repository, id, None, &digest)
+        .await
+        .unwrap();
+    assert_eq!(read_all(&restarted, &digest, 0, None).await, bytes);
+}
+
+#[tokio::test]
+async fn a_cancelled_upload_is_gone_and_unlinking_keeps_the_bytes_for_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path()).unwrap();
+    let repository = repo("team/app");
+    let id = store.start_upload(&repository).await.unwrap();
+    store.cancel_upload(&repository, id).await.unwrap();
+    assert!(matches!(
+        store.upload_status(&repository, id).await,
+        Err(UploadError::Unknown)
+    ));
+    let digest = digest_of(b"shared");
+    for name in ["team/app", "team/other"] {
+        let id = store.start_upload(&repo(name)).await.unwrap();
+        store
+            .finish_upload(&repo(name), id, Some(&mut &b"shared"[..]), &digest)
+            .await
+            .unwrap();
+    }
+    assert!(store.unlink(&repository, &digest).await.unwrap());
+    assert!(!store.unlink(&repository, &digest).await.unwrap());
+    assert!(store.is_linked(&repo("team/other"), &digest).await.unwrap());
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(6));
+}
