@@ -13,6 +13,8 @@ if [ -z "${BERTH_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ] && ! port_open 5432 &&
    ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   packages+=(postgresql)
 fi
+# Real registry clients the tests drive.
+command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
 # Python with venv, for the OpenAPI validator.
 if ! command -v python3 >/dev/null 2>&1; then
   packages+=(python3 python3-venv)

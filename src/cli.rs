@@ -171,6 +171,11 @@ pub struct ServeArgs {
     /// share a database must share it.
     #[arg(long, env = "BERTH_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+
+    /// The URL clients reach Berth at (e.g. https://registry.example.com); it goes into the
+    /// token realm that docker clients are sent to. Unset: taken from each request's Host.
+    #[arg(long, env = "BERTH_BASE_URL")]
+    pub base_url: Option<String>,
 }
 
 /// Runs the parsed command line and turns its outcome into the process exit code.
@@ -211,6 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database: args.store.database(),
         auth: args.keys.auth(),
         secret_key: args.secret_key.map(Secret::new),
+        base_url: args.base_url,
     };
     let app = Application::build(&config).await?;
     let address = app.address();

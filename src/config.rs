@@ -87,4 +87,6 @@ pub struct ServeConfig {
     pub auth: crate::auth::AuthConfig,
     /// `BERTH_SECRET_KEY`: the key upstream passwords are sealed with (else a key file).
     pub secret_key: Option<Secret<String>>,
+    /// `BERTH_BASE_URL`: how clients reach this server (else taken from each request's Host).
+    pub base_url: Option<String>,
 }

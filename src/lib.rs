@@ -20,6 +20,7 @@ pub mod domain;
 pub mod event_store;
 pub mod health;
 pub mod projections;
+pub mod registry;
 pub mod secrets;
 pub mod startup;
 pub mod storage;

@@ -15,7 +15,9 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
+use crate::registry::{self, RegistryState};
 use crate::secrets::SecretBox;
+use crate::storage::FsBlobStore;
 use crate::{api, health, projections};
 
 /// A built, bound, not yet running server.
@@ -25,6 +27,7 @@ pub struct Application {
     backend: Backend,
     app: App,
     authenticator: Arc<Authenticator>,
+    registry: Arc<RegistryState>,
 }
 
 impl Application {
@@ -45,12 +48,22 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
+        let app = App::new(backend.clone(), secrets);
+        let blobs = FsBlobStore::new(&config.data_dir).context("opening blob storage")?;
+        let registry = Arc::new(RegistryState {
+            app: app.clone(),
+            blobs,
+            authenticator: authenticator.clone(),
+            base_url: config.base_url.clone(),
+            service: "berth".to_owned(),
+        });
         Ok(Self {
             listener,
             address,
-            app: App::new(backend.clone(), secrets),
+            app,
             backend,
             authenticator,
+            registry,
         })
     }
 
@@ -70,6 +83,9 @@ impl Application {
         let app = Route::new()
             .at("/healthz", get(health::healthz))
             .at("/readyz", get(health::readyz))
+            .at("/v2", registry::endpoint(self.registry.clone()))
+            .at("/v2/", registry::endpoint(self.registry.clone()))
+            .at("/v2/*rest", registry::endpoint(self.registry))
             .nest("/", api::routes(self.app, self.authenticator))
             .data(store)
             .with(Tracing);

@@ -32,6 +32,8 @@ pub enum ResourceKindDto {
     Registry,
     /// An upstream proxy.
     UpstreamProxy,
+    /// A repository of a registry (`<registry>/<image>`): manifests and tags.
+    Repository,
 }
 
 impl ResourceKindDto {
@@ -39,11 +41,12 @@ impl ResourceKindDto {
         match self {
             Self::Registry => ResourceKind::Registry.category(),
             Self::UpstreamProxy => ResourceKind::UpstreamProxy.category(),
+            Self::Repository => crate::domain::repository::CATEGORY,
         }
     }
 
     fn of(category: &str) -> Option<Self> {
-        [Self::Registry, Self::UpstreamProxy]
+        [Self::Registry, Self::UpstreamProxy, Self::Repository]
             .into_iter()
             .find(|k| k.category() == category)
     }

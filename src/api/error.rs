@@ -179,6 +179,7 @@ impl From<AppError> for ApiError {
             AppError::VersionMismatch { .. } => {
                 Self::PreconditionFailed(body("PRECONDITION_FAILED", e.to_string(), None))
             }
+            AppError::Repository(e) => Self::NotFound(body("NOT_FOUND", e.to_string(), None)),
             AppError::IdempotencyKeyReused => Self::Unprocessable(body(
                 "IDEMPOTENCY_KEY_REUSED",
                 e.to_string(),

@@ -1,6 +1,7 @@
 //! Use cases: load a stream, decide, append (the projections follow in the same transaction),
 //! return the result. No HTTP types here; `api/` maps these results to responses.
 
+mod artifacts;
 mod audit;
 mod registries;
 mod upstream_proxies;
@@ -65,6 +66,9 @@ pub enum AppError {
         /// The current version.
         current: u64,
     },
+    /// The repository aggregate refused.
+    #[error(transparent)]
+    Repository(#[from] crate::domain::repository::RepositoryError),
     /// An `Idempotency-Key` was reused for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,

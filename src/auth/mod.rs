@@ -58,6 +58,21 @@ pub struct Claims {
     /// Audience, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Repository grants of a registry token (from `/v2/token`); absent on other tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Vec<Access>>,
+}
+
+/// One grant of a registry token, as the Docker token specification writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// Always `repository` for now.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The repository.
+    pub name: String,
+    /// Granted actions: `pull`, `push`, `delete`.
+    pub actions: Vec<String>,
 }
 
 /// An authenticated caller.
@@ -67,6 +82,8 @@ pub struct Principal {
     pub subject: String,
     /// What it may do.
     pub scopes: Scopes,
+    /// For a registry token: exactly the repository actions it grants.
+    pub access: Option<Vec<Access>>,
 }
 
 impl Principal {
@@ -188,11 +205,27 @@ impl Authenticator {
         Ok(Principal {
             subject: claims.sub,
             scopes: Scopes::parse(&claims.scope),
+            access: claims.access,
         })
     }
 
     /// Mints an HS256 token for `subject` with `scopes`, valid for `ttl`.
     pub fn mint(&self, subject: &str, scopes: &Scopes, ttl: Duration) -> String {
+        self.sign(subject, scopes.to_string(), None, ttl)
+    }
+
+    /// Mints a registry token that grants exactly `access`, valid for `ttl`.
+    pub fn mint_registry_token(&self, subject: &str, access: Vec<Access>, ttl: Duration) -> String {
+        self.sign(subject, String::new(), Some(access), ttl)
+    }
+
+    fn sign(
+        &self,
+        subject: &str,
+        scope: String,
+        access: Option<Vec<Access>>,
+        ttl: Duration,
+    ) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -201,9 +234,10 @@ impl Authenticator {
             sub: subject.to_owned(),
             exp: now + ttl.as_secs().max(1),
             iat: now,
-            scope: scopes.to_string(),
+            scope,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            access,
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

@@ -5,10 +5,12 @@
 
 #[cfg(test)]
 mod given;
+pub mod manifest;
 pub mod name;
 pub mod oci;
 pub mod registry;
 pub mod remote_url;
+pub mod repository;
 pub mod stored;
 pub mod text;
 pub mod upstream_proxy;

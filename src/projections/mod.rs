@@ -4,8 +4,10 @@
 //! the queries that read it. Projections may depend on `event_store` and the domain's value
 //! types; nothing here decides business rules.
 
+pub mod repositories;
 pub mod resource_queries;
 pub mod resources;
+pub mod sql;
 pub mod streams;
 
 use std::sync::Arc;
@@ -19,5 +21,6 @@ pub fn all() -> Projections {
         Arc::new(streams::StreamSummaries),
         Arc::new(resources::ResourceProjection::<Registry>::new()),
         Arc::new(resources::ResourceProjection::<UpstreamProxy>::new()),
+        Arc::new(repositories::Repositories),
     ])
 }

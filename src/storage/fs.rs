@@ -82,6 +82,36 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
+    async fn put(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StorageError> {
+        use sha2::Digest as _;
+        if Digest::from_sha256(&sha2::Sha256::digest(bytes)) != *digest {
+            return Err(StorageError::DigestMismatch(digest.clone()));
+        }
+        let target = self.blob_path(digest);
+        if tokio::fs::try_exists(&target).await? {
+            return Ok(());
+        }
+        let dir = target.parent().expect("blob paths have a parent");
+        tokio::fs::create_dir_all(dir).await?;
+        let temp = self
+            .root
+            .join("uploads")
+            .join(format!(".put-{}", uuid::Uuid::now_v7()));
+        let mut file = tokio::fs::File::create(&temp).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&temp, &target).await?;
+        Ok(())
+    }
+
+    async fn read(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StorageError> {
+        match tokio::fs::read(self.blob_path(digest)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn is_linked(
         &self,
         repository: &RepositoryName,

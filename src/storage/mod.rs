@@ -30,6 +30,9 @@ pub enum StorageError {
     /// Reading or writing the disk failed.
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Content does not hash to the digest it was offered under.
+    #[error("content does not match digest {0}")]
+    DigestMismatch(Digest),
 }
 
 /// An open blob, ready to stream.
@@ -55,6 +58,12 @@ pub trait BlobStore: Send + Sync + 'static {
         start: u64,
         len: Option<u64>,
     ) -> Result<Option<BlobReader>, StorageError>;
+
+    /// Stores small content whole (a manifest) after checking that it hashes to `digest`.
+    async fn put(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StorageError>;
+
+    /// Reads small content whole (a manifest).
+    async fn read(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Whether `repository` links `digest`.
     async fn is_linked(

@@ -70,6 +70,26 @@ impl TestApp {
         Self::start(data_dir, database, auth, guard).await
     }
 
+    /// Stops this server and starts a new one on the same data directory and database, as a
+    /// restart of the process would.
+    pub async fn restart(mut self) -> Self {
+        let data_dir =
+            std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        let database = self.database.clone();
+        let guard = self._database.take();
+        let address = self.base_url.clone();
+        drop(self.backend.clone());
+        self._stop.take();
+        // Wait until the old server has let go of its port.
+        for _ in 0..200 {
+            if reqwest::get(format!("{address}/healthz")).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Self::start(data_dir, database, AuthConfig::default(), guard).await
+    }
+
     /// A server on an existing database.
     pub async fn on_database(database: DatabaseConfig) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -97,6 +117,7 @@ impl TestApp {
                 ..auth
             },
             secret_key: None,
+            base_url: None,
         };
         // The server runs on a runtime of its own, as in production; the test looks at the
         // database through a store of its own.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod oci;
 pub mod postgres;
 pub mod server;
 

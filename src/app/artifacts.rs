@@ -1,0 +1,110 @@
+//! Repository use cases: recording manifest pushes, tag moves and deletions as events. The
+//! bytes are already in storage; the facts about referenced content come from the caller.
+
+use super::{App, AppError, Context};
+use crate::domain::oci::{Digest, RepositoryName, Tag};
+use crate::domain::repository::{self, ManifestRecord, RepositoryCommand, decide};
+use crate::domain::stored::{SCHEMA_VERSION, to_stored};
+use crate::event_store::{
+    AppendRequest, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
+};
+use crate::projections::repositories;
+
+/// How often a repository command is retried when a concurrent push wins.
+const RETRIES: usize = 10;
+
+impl App {
+    /// Records a manifest push (and the tag move, when pushed by tag).
+    pub async fn push_manifest(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        digest: &Digest,
+        record: ManifestRecord,
+        tag: Option<Tag>,
+        missing: Vec<Digest>,
+    ) -> Result<(), AppError> {
+        self.repository_command(ctx, repository, Some(digest), tag.as_ref(), || {
+            RepositoryCommand::PushManifest {
+                digest: digest.clone(),
+                record: record.clone(),
+                tag: tag.clone(),
+                missing: missing.clone(),
+            }
+        })
+        .await
+    }
+
+    /// Deletes a manifest and the tags pointing at it.
+    pub async fn delete_manifest(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), AppError> {
+        self.repository_command(ctx, repository, Some(digest), None, || {
+            RepositoryCommand::DeleteManifest {
+                digest: digest.clone(),
+            }
+        })
+        .await
+    }
+
+    /// Deletes a tag.
+    pub async fn delete_tag(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<(), AppError> {
+        self.repository_command(ctx, repository, None, Some(tag), || {
+            RepositoryCommand::DeleteTag { tag: tag.clone() }
+        })
+        .await
+    }
+
+    async fn repository_command(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        digest: Option<&Digest>,
+        tag: Option<&Tag>,
+        command: impl Fn() -> RepositoryCommand,
+    ) -> Result<(), AppError> {
+        for _ in 0..RETRIES {
+            let (state, version) =
+                repositories::state_for(&self.backend, repository, digest, tag).await?;
+            let events = decide(&state, command())?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let events = events
+                .iter()
+                .map(|event| {
+                    let (event_type, payload) = to_stored(event);
+                    NewEvent::new(event_type, SCHEMA_VERSION, payload)
+                })
+                .collect();
+            let request = AppendRequest {
+                stream: StreamId::new(repository::CATEGORY, repository.as_str()),
+                expected: ExpectedVersion::Exact(version),
+                events,
+                metadata: Metadata {
+                    actor: Some(ctx.actor.clone()),
+                    correlation_id: Some(ctx.correlation_id.clone()),
+                    causation_id: None,
+                    command_id: Some(uuid::Uuid::now_v7()),
+                },
+                fingerprint: None,
+            };
+            match self.backend.store().append(request).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(format!(
+            "repository {repository} kept changing concurrently; try again"
+        )))
+    }
+}

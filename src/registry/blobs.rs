@@ -1,0 +1,331 @@
+//! Blobs and uploads: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` and the upload session
+//! routes (monolithic, chunked, cross-repository mount).
+
+use poem::http::{Method, StatusCode};
+use poem::{Body, Request, Response};
+use tokio::io::AsyncRead;
+
+use super::RegistryState;
+use super::access::{self, Action};
+use super::errcode::{ErrorCode, RegistryError, RegistryResult};
+use crate::domain::oci::{Digest, RepositoryName};
+use crate::storage::{BlobStore, UploadError, UploadId};
+
+fn digest(raw: &str) -> RegistryResult<Digest> {
+    Digest::parse(raw).map_err(|e| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))
+}
+
+fn query(request: &Request, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(request.uri().query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn upload_error(e: UploadError) -> RegistryError {
+    match e {
+        UploadError::Unknown => RegistryError::new(ErrorCode::BlobUploadUnknown, "upload unknown"),
+        UploadError::OutOfOrder { expected, .. } => {
+            RegistryError::new(ErrorCode::RangeInvalid, e.to_string())
+                .header("Range", range_header(expected))
+        }
+        UploadError::DigestMismatch { .. } => {
+            RegistryError::new(ErrorCode::DigestInvalid, e.to_string())
+        }
+        UploadError::Body(_) => RegistryError::new(ErrorCode::BlobUploadInvalid, e.to_string()),
+        UploadError::Storage(e) => e.into(),
+    }
+}
+
+/// `Range: 0-<last byte>` as upload responses write it (`0-0` before any byte).
+fn range_header(offset: u64) -> String {
+    format!("0-{}", offset.saturating_sub(1))
+}
+
+fn upload_location(repository: &RepositoryName, id: UploadId) -> String {
+    format!("/v2/{repository}/blobs/uploads/{id}")
+}
+
+fn accepted(
+    repository: &RepositoryName,
+    id: UploadId,
+    offset: u64,
+    status: StatusCode,
+) -> Response {
+    Response::builder()
+        .status(status)
+        .header("Location", upload_location(repository, id))
+        .header("Range", range_header(offset))
+        .header("Docker-Upload-UUID", id.to_string())
+        .header("Content-Length", "0")
+        .finish()
+}
+
+fn created(repository: &RepositoryName, digest: &Digest) -> Response {
+    Response::builder()
+        .status(StatusCode::CREATED)
+        .header("Location", format!("/v2/{repository}/blobs/{digest}"))
+        .header("Docker-Content-Digest", digest.as_str())
+        .header("Content-Length", "0")
+        .finish()
+}
+
+/// Parses `Range: bytes=a-b` (also `a-` and `-n`) against a blob of `size` bytes.
+fn byte_range(header: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (size.checked_sub(n.min(size))?, size.checked_sub(1)?)
+        }
+        (start, "") => (start.parse().ok()?, size.checked_sub(1)?),
+        (start, end) => (
+            start.parse().ok()?,
+            end.parse::<u64>().ok()?.min(size.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < size).then_some((start, end))
+}
+
+/// `GET`, `HEAD` or `DELETE` of a blob.
+pub async fn blob(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    raw_digest: &str,
+) -> RegistryResult<Response> {
+    let method = request.method().clone();
+    let action = if method == Method::DELETE {
+        Action::Delete
+    } else {
+        Action::Pull
+    };
+    access::authorize(state, request, repository, &[action])?;
+    state.ensure_registry(repository).await?;
+    let digest = digest(raw_digest)?;
+    let unknown = || {
+        RegistryError::new(
+            ErrorCode::BlobUnknown,
+            format!("blob {digest} is not in {repository}"),
+        )
+    };
+    if method == Method::DELETE {
+        return if state.blobs.unlink(repository, &digest).await? {
+            Ok(Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .header("Content-Length", "0")
+                .finish())
+        } else {
+            Err(unknown())
+        };
+    }
+    if !state.blobs.is_linked(repository, &digest).await? {
+        return Err(unknown());
+    }
+    let Some(size) = state.blobs.stat(&digest).await? else {
+        return Err(unknown());
+    };
+    let range = match request.headers().get("range").and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(header) => Some(byte_range(header, size).ok_or_else(|| {
+            RegistryError::new(
+                ErrorCode::RangeInvalid,
+                format!("range {header:?} cannot be served from {size} bytes"),
+            )
+            .header("Content-Range", format!("bytes */{size}"))
+        })?),
+    };
+    let builder = Response::builder()
+        .header("Docker-Content-Digest", digest.as_str())
+        .header("Accept-Ranges", "bytes")
+        .header("Content-Type", "application/octet-stream");
+    let (status, start, len, builder) = match range {
+        None => (StatusCode::OK, 0, size, builder),
+        Some((start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            start,
+            end - start + 1,
+            builder.header("Content-Range", format!("bytes {start}-{end}/{size}")),
+        ),
+    };
+    let builder = builder
+        .status(status)
+        .header("Content-Length", len.to_string());
+    if method == Method::HEAD {
+        return Ok(builder.finish());
+    }
+    let blob = state
+        .blobs
+        .open(&digest, start, Some(len))
+        .await?
+        .ok_or_else(unknown)?;
+    Ok(builder.body(Body::from_async_read(blob.reader)))
+}
+
+/// `POST /v2/<name>/blobs/uploads/`: a mount, a monolithic upload, or a new session.
+pub async fn start(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    body: Body,
+) -> RegistryResult<Response> {
+    let principal = access::authorize(state, request, repository, &[Action::Pull, Action::Push])?;
+    state.ensure_registry(repository).await?;
+    if let Some(mount) = query(request, "mount") {
+        let digest = digest(&mount)?;
+        let from = query(request, "from").and_then(|f| RepositoryName::parse(&f).ok());
+        let mountable = match &from {
+            Some(from) => {
+                principal
+                    .as_ref()
+                    .is_some_and(|p| access::allows(p, from, Action::Pull))
+                    && state.blobs.is_linked(from, &digest).await?
+            }
+            // Without `from`, only blobs already in this registry's repositories are mounted.
+            None => state.blobs.linked_in_registry(repository, &digest).await?,
+        };
+        if mountable && state.blobs.stat(&digest).await?.is_some() {
+            state.blobs.link(repository, &digest).await?;
+            return Ok(created(repository, &digest));
+        }
+    }
+    let id = state
+        .blobs
+        .start_upload(repository)
+        .await
+        .map_err(upload_error)?;
+    if let Some(raw) = query(request, "digest") {
+        let expected = digest(&raw)?;
+        let mut reader = body.into_async_read();
+        let reader: &mut (dyn AsyncRead + Send + Unpin) = &mut reader;
+        state
+            .blobs
+            .finish_upload(repository, id, Some(reader), &expected)
+            .await
+            .map_err(upload_error)?;
+        return Ok(created(repository, &expected));
+    }
+    Ok(accepted(repository, id, 0, StatusCode::ACCEPTED))
+}
+
+/// `GET`, `PATCH`, `PUT` or `DELETE /v2/<name>/blobs/uploads/<id>`.
+pub async fn session(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    raw_id: &str,
+    body: Body,
+) -> RegistryResult<Response> {
+    let method = request.method().clone();
+    let action = if method == Method::GET {
+        Action::Pull
+    } else {
+        Action::Push
+    };
+    access::authorize(state, request, repository, &[action])?;
+    state.ensure_registry(repository).await?;
+    let id = UploadId::parse(raw_id)
+        .ok_or_else(|| RegistryError::new(ErrorCode::BlobUploadUnknown, "upload unknown"))?;
+    let blobs = &state.blobs;
+    match method {
+        Method::GET => {
+            let status = blobs
+                .upload_status(repository, id)
+                .await
+                .map_err(upload_error)?;
+            Ok(accepted(
+                repository,
+                id,
+                status.offset,
+                StatusCode::NO_CONTENT,
+            ))
+        }
+        Method::DELETE => {
+            blobs
+                .cancel_upload(repository, id)
+                .await
+                .map_err(upload_error)?;
+            Ok(Response::builder().status(StatusCode::NO_CONTENT).finish())
+        }
+        Method::PATCH => {
+            let start = match request
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+            {
+                None => None,
+                Some(range) => Some(content_range_start(range).ok_or_else(|| {
+                    RegistryError::new(
+                        ErrorCode::BlobUploadInvalid,
+                        format!("invalid Content-Range {range:?}; expected <start>-<end>"),
+                    )
+                })?),
+            };
+            let mut reader = body.into_async_read();
+            let status = blobs
+                .append_upload(repository, id, start, &mut reader)
+                .await
+                .map_err(upload_error)?;
+            Ok(accepted(
+                repository,
+                id,
+                status.offset,
+                StatusCode::ACCEPTED,
+            ))
+        }
+        Method::PUT => {
+            let raw = query(request, "digest").ok_or_else(|| {
+                RegistryError::new(
+                    ErrorCode::DigestInvalid,
+                    "the digest query parameter is required to finish an upload",
+                )
+            })?;
+            let expected = digest(&raw)?;
+            let mut reader = body.into_async_read();
+            let reader: &mut (dyn AsyncRead + Send + Unpin) = &mut reader;
+            blobs
+                .finish_upload(repository, id, Some(reader), &expected)
+                .await
+                .map_err(upload_error)?;
+            Ok(created(repository, &expected))
+        }
+        _ => Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            "method not allowed on an upload",
+        )),
+    }
+}
+
+/// The start of a `Content-Range: <start>-<end>` (optionally with a `bytes ` prefix).
+fn content_range_start(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_prefix("bytes ").unwrap_or(value);
+    let (start, end) = value.split_once('-')?;
+    let end = end.split('/').next()?;
+    let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    (start <= end).then_some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_follow_http() {
+        assert_eq!(byte_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(byte_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(byte_range("bytes=100-", 100), None);
+        assert_eq!(byte_range("bytes=9-3", 100), None);
+        assert_eq!(byte_range("items=0-1", 100), None);
+    }
+
+    #[test]
+    fn content_ranges_name_where_a_chunk_starts() {
+        assert_eq!(content_range_start("0-99"), Some(0));
+        assert_eq!(content_range_start("bytes 100-199/200"), Some(100));
+        assert_eq!(content_range_start("5-1"), None);
+        assert_eq!(content_range_start("x"), None);
+    }
+}

@@ -1,0 +1,349 @@
+//! Manifests, tags, the catalog and referrers: `/v2/<name>/manifests/<reference>`,
+//! `/v2/<name>/tags/list`, `/v2/_catalog` and `/v2/<name>/referrers/<digest>`. Manifests are
+//! served byte for byte as pushed; pushes and deletions are recorded as repository events.
+
+use poem::http::{Method, StatusCode};
+use poem::{Body, Request, Response};
+use serde_json::json;
+use sha2::Digest as _;
+
+use super::RegistryState;
+use super::access::{self, Action};
+use super::errcode::{ErrorCode, RegistryError, RegistryResult};
+use crate::app::{AppError, Context};
+use crate::auth::Principal;
+use crate::domain::manifest::{self, MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::domain::oci::{Digest, Reference, RepositoryName};
+use crate::domain::repository::{ManifestRecord, RepositoryError};
+use crate::projections::repositories::{self, ManifestRow};
+use crate::storage::BlobStore;
+
+/// The most tags or repositories one page lists.
+const MAX_PAGE: u64 = 1000;
+
+fn context(request: &Request, principal: Option<&Principal>) -> Context {
+    Context {
+        actor: principal.map_or_else(|| "anonymous".to_owned(), |p| p.subject.clone()),
+        correlation_id: request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned),
+        idempotency: None,
+    }
+}
+
+fn app_error(e: AppError) -> RegistryError {
+    match e {
+        AppError::Repository(RepositoryError::ReferencesMissing(missing)) => RegistryError::new(
+            ErrorCode::ManifestBlobUnknown,
+            RepositoryError::ReferencesMissing(missing.clone()).to_string(),
+        )
+        .detail(json!({ "missing": missing.iter().map(Digest::as_str).collect::<Vec<_>>() })),
+        AppError::Repository(e @ RepositoryError::ManifestUnknown(_))
+        | AppError::Repository(e @ RepositoryError::TagUnknown(_)) => {
+            RegistryError::new(ErrorCode::ManifestUnknown, e.to_string())
+        }
+        AppError::Store(e) => e.into(),
+        other => RegistryError::internal(&other),
+    }
+}
+
+fn reference(raw: &str) -> RegistryResult<Reference> {
+    Reference::parse(raw).map_err(|e| {
+        let code = if raw.contains(':') {
+            ErrorCode::DigestInvalid
+        } else {
+            ErrorCode::ManifestInvalid
+        };
+        RegistryError::new(code, e.to_string())
+    })
+}
+
+fn query(request: &Request, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(request.uri().query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn page_size(request: &Request) -> RegistryResult<u64> {
+    match query(request, "n") {
+        None => Ok(MAX_PAGE),
+        Some(n) => n.parse::<u64>().map(|n| n.min(MAX_PAGE)).map_err(|_| {
+            RegistryError::new(ErrorCode::Unsupported, format!("n={n:?} is not a number"))
+        }),
+    }
+}
+
+async fn find(
+    state: &RegistryState,
+    repository: &RepositoryName,
+    reference: &Reference,
+) -> RegistryResult<Option<ManifestRow>> {
+    let backend = state.app.backend();
+    Ok(match reference {
+        Reference::Tag(tag) => repositories::resolve_tag(backend, repository, tag).await?,
+        Reference::Digest(digest) => repositories::manifest(backend, repository, digest).await?,
+    })
+}
+
+/// `GET`, `HEAD`, `PUT` or `DELETE` of a manifest.
+pub async fn manifest(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    raw_reference: &str,
+    body: Body,
+) -> RegistryResult<Response> {
+    let method = request.method().clone();
+    let actions: &[Action] = match method {
+        Method::PUT => &[Action::Pull, Action::Push],
+        Method::DELETE => &[Action::Delete],
+        _ => &[Action::Pull],
+    };
+    let principal = access::authorize(state, request, repository, actions)?;
+    state.ensure_registry(repository).await?;
+    let reference = reference(raw_reference)?;
+    match method {
+        Method::PUT => {
+            put(
+                state,
+                request,
+                repository,
+                reference,
+                principal.as_ref(),
+                body,
+            )
+            .await
+        }
+        Method::DELETE => {
+            let ctx = context(request, principal.as_ref());
+            match &reference {
+                Reference::Digest(digest) => {
+                    state.app.delete_manifest(&ctx, repository, digest).await
+                }
+                Reference::Tag(tag) => state.app.delete_tag(&ctx, repository, tag).await,
+            }
+            .map_err(app_error)?;
+            Ok(Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .header("Content-Length", "0")
+                .finish())
+        }
+        _ => {
+            let unknown = || {
+                RegistryError::new(
+                    ErrorCode::ManifestUnknown,
+                    format!("manifest {reference} is not in {repository}"),
+                )
+            };
+            let row = find(state, repository, &reference)
+                .await?
+                .ok_or_else(unknown)?;
+            let builder = Response::builder()
+                .header("Content-Type", row.record.media_type.as_str())
+                .header("Docker-Content-Digest", row.digest.as_str())
+                .header("ETag", format!("\"{}\"", row.digest))
+                .header("Content-Length", row.record.size.to_string());
+            if method == Method::HEAD {
+                return Ok(builder.finish());
+            }
+            let bytes = state.blobs.read(&row.digest).await?.ok_or_else(unknown)?;
+            Ok(builder.body(bytes))
+        }
+    }
+}
+
+async fn put(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    reference: Reference,
+    principal: Option<&Principal>,
+    body: Body,
+) -> RegistryResult<Response> {
+    let bytes = body
+        .into_bytes_limit(MAX_MANIFEST_BYTES)
+        .await
+        .map_err(|_| {
+            RegistryError::new(
+                ErrorCode::SizeInvalid,
+                format!("a manifest may be at most {MAX_MANIFEST_BYTES} bytes"),
+            )
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+        })?;
+    let digest = Digest::from_sha256(&sha2::Sha256::digest(&bytes));
+    let tag = match reference {
+        Reference::Digest(named) if named != digest => {
+            return Err(RegistryError::new(
+                ErrorCode::DigestInvalid,
+                format!("the manifest hashes to {digest}, not {named}"),
+            ));
+        }
+        Reference::Digest(_) => None,
+        Reference::Tag(tag) => Some(tag),
+    };
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let parsed = manifest::parse(&bytes, content_type)
+        .map_err(|e| RegistryError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
+    let mut missing = Vec::new();
+    for blob in &parsed.blobs {
+        if !state.blobs.is_linked(repository, &blob.digest).await? {
+            missing.push(blob.digest.clone());
+        }
+    }
+    for child in &parsed.manifests {
+        if repositories::manifest(state.app.backend(), repository, &child.digest)
+            .await?
+            .is_none()
+        {
+            missing.push(child.digest.clone());
+        }
+    }
+    if missing.is_empty() {
+        state.blobs.put(&digest, &bytes).await?;
+    }
+    let record = ManifestRecord {
+        media_type: parsed.media_type.clone(),
+        size: bytes.len() as u64,
+        subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
+        artifact_type: parsed.artifact_type.clone(),
+    };
+    let ctx = context(request, principal);
+    state
+        .app
+        .push_manifest(&ctx, repository, &digest, record, tag, missing)
+        .await
+        .map_err(app_error)?;
+    let mut builder = Response::builder()
+        .status(StatusCode::CREATED)
+        .header("Location", format!("/v2/{repository}/manifests/{digest}"))
+        .header("Docker-Content-Digest", digest.as_str())
+        .header("Content-Length", "0");
+    if let Some(subject) = &parsed.subject {
+        builder = builder.header("OCI-Subject", subject.digest.as_str());
+    }
+    Ok(builder.finish())
+}
+
+/// `GET /v2/<name>/tags/list?n=&last=`.
+pub async fn tags(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+) -> RegistryResult<Response> {
+    access::authorize(state, request, repository, &[Action::Pull])?;
+    state.ensure_registry(repository).await?;
+    let n = page_size(request)?;
+    let last = query(request, "last");
+    let tags = repositories::tags(state.app.backend(), repository, last.as_deref(), n + 1).await?;
+    let more = tags.len() as u64 > n;
+    let tags: Vec<String> = tags.into_iter().take(n as usize).collect();
+    let mut builder = Response::builder().content_type("application/json");
+    if more && let Some(last) = tags.last() {
+        builder = builder.header(
+            "Link",
+            format!("</v2/{repository}/tags/list?n={n}&last={last}>; rel=\"next\""),
+        );
+    }
+    Ok(builder.body(json!({ "name": repository.as_str(), "tags": tags }).to_string()))
+}
+
+/// `GET /v2/_catalog?n=&last=`: the repositories the caller may pull.
+pub async fn catalog(state: &RegistryState, request: &Request) -> RegistryResult<Response> {
+    let principal = match access::credentials(state, request) {
+        Some(Ok(principal)) => principal,
+        _ => {
+            return Err(access::challenge(
+                state,
+                request,
+                Some("registry:catalog:*".into()),
+            ));
+        }
+    };
+    let n = page_size(request)?;
+    let mut last = query(request, "last");
+    let mut visible = Vec::new();
+    // Read on until a page of visible names is full (or the catalog ends).
+    loop {
+        let batch =
+            repositories::repositories(state.app.backend(), last.as_deref(), MAX_PAGE).await?;
+        let done = (batch.len() as u64) < MAX_PAGE;
+        last = batch.last().cloned();
+        for name in batch {
+            if visible.len() as u64 > n {
+                break;
+            }
+            if RepositoryName::parse(&name)
+                .is_ok_and(|repo| access::allows(&principal, &repo, Action::Pull))
+            {
+                visible.push(name);
+            }
+        }
+        if done || visible.len() as u64 > n {
+            break;
+        }
+    }
+    let more = visible.len() as u64 > n;
+    visible.truncate(n as usize);
+    let mut builder = Response::builder().content_type("application/json");
+    if more && let Some(last) = visible.last() {
+        builder = builder.header(
+            "Link",
+            format!("</v2/_catalog?n={n}&last={last}>; rel=\"next\""),
+        );
+    }
+    Ok(builder.body(json!({ "repositories": visible }).to_string()))
+}
+
+/// `GET /v2/<name>/referrers/<digest>?artifactType=`: an index of the manifests whose
+/// subject is `digest`.
+pub async fn referrers(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    raw_digest: &str,
+) -> RegistryResult<Response> {
+    access::authorize(state, request, repository, &[Action::Pull])?;
+    state.ensure_registry(repository).await?;
+    let digest = Digest::parse(raw_digest)
+        .map_err(|e| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))?;
+    let filter = query(request, "artifactType");
+    let mut descriptors = Vec::new();
+    for row in repositories::referrers(state.app.backend(), repository, &digest).await? {
+        if filter
+            .as_ref()
+            .is_some_and(|f| row.record.artifact_type.as_ref() != Some(f))
+        {
+            continue;
+        }
+        let annotations = match state.blobs.read(&row.digest).await? {
+            Some(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|m| m.get("annotations").cloned()),
+            None => None,
+        };
+        let mut descriptor = json!({
+            "mediaType": row.record.media_type,
+            "digest": row.digest.as_str(),
+            "size": row.record.size,
+        });
+        if let Some(artifact_type) = &row.record.artifact_type {
+            descriptor["artifactType"] = json!(artifact_type);
+        }
+        if let Some(annotations) = annotations.filter(|a| a.is_object()) {
+            descriptor["annotations"] = annotations;
+        }
+        descriptors.push(descriptor);
+    }
+    let mut builder = Response::builder().content_type(OCI_INDEX);
+    if filter.is_some() {
+        builder = builder.header("OCI-Filters-Applied", "artifactType");
+    }
+    Ok(builder.body(
+        json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors }).to_string(),
+    ))
+}

@@ -1,0 +1,120 @@
+//! The data plane: the OCI Distribution API under `/v2` for docker, podman, skopeo, oras and
+//! helm. Handlers parse the path ([`path`]), authorise ([`access`]), and answer through the
+//! one error table ([`errcode`]). Blob bytes go through [`crate::storage`].
+
+mod access;
+mod blobs;
+pub mod errcode;
+mod manifests;
+mod path;
+mod token;
+
+use std::sync::Arc;
+
+use poem::http::Method;
+use poem::web::Data;
+use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
+
+use crate::app::{App, AppError};
+use crate::auth::Authenticator;
+use crate::domain::oci::RepositoryName;
+use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
+use crate::projections::resources::Stored;
+use crate::storage::FsBlobStore;
+use errcode::{ErrorCode, RegistryError, RegistryResult};
+use path::V2Route;
+
+/// What `/v2` handlers share.
+pub struct RegistryState {
+    /// The application (registries and their settings).
+    pub app: App,
+    /// Blob storage.
+    pub blobs: FsBlobStore,
+    /// Token verification and minting.
+    pub authenticator: Arc<Authenticator>,
+    /// `BERTH_BASE_URL`: how clients reach this server (for the token realm).
+    pub base_url: Option<String>,
+    /// The `service` named in challenges and tokens.
+    pub service: String,
+}
+
+impl RegistryState {
+    /// The registry a repository lives in, or `NAME_UNKNOWN`.
+    pub async fn ensure_registry(
+        &self,
+        repository: &RepositoryName,
+    ) -> RegistryResult<Stored<Registry>> {
+        match self.app.registry(&repository.registry()).await {
+            Ok(registry) => Ok(registry),
+            Err(AppError::Registry(RegistryRefusal::NotFound)) => Err(RegistryError::new(
+                ErrorCode::NameUnknown,
+                format!(
+                    "repository name {repository} is not known: there is no registry {}",
+                    repository.registry()
+                ),
+            )),
+            Err(AppError::Store(e)) => Err(e.into()),
+            Err(other) => Err(RegistryError::internal(&other)),
+        }
+    }
+}
+
+/// The `/v2` routes, to mount at `/v2`, `/v2/` and `/v2/*rest`.
+pub fn endpoint(state: Arc<RegistryState>) -> poem::endpoint::BoxEndpoint<'static> {
+    dispatch.data(state).map_to_response().boxed()
+}
+
+#[handler]
+async fn dispatch(request: &Request, body: Body, state: Data<&Arc<RegistryState>>) -> Response {
+    let mut response = match route(&state, request, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    response.headers_mut().insert(
+        "Docker-Distribution-API-Version",
+        "registry/2.0".parse().expect("static header"),
+    );
+    response
+}
+
+async fn route(state: &RegistryState, request: &Request, body: Body) -> RegistryResult<Response> {
+    let rest = request.uri().path().strip_prefix("/v2").unwrap_or_default();
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    if rest == "token" {
+        return token::issue(state, request);
+    }
+    let method = request.method().clone();
+    match (method, path::parse(rest)?) {
+        (Method::GET | Method::HEAD, V2Route::Base) => base(state, request),
+        (Method::GET | Method::HEAD | Method::DELETE, V2Route::Blob(repo, digest)) => {
+            blobs::blob(state, request, &repo, &digest).await
+        }
+        (Method::POST, V2Route::Uploads(repo)) => blobs::start(state, request, &repo, body).await,
+        (Method::GET | Method::PATCH | Method::PUT | Method::DELETE, V2Route::Upload(repo, id)) => {
+            blobs::session(state, request, &repo, &id, body).await
+        }
+        (
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE,
+            V2Route::Manifest(repo, reference),
+        ) => manifests::manifest(state, request, &repo, &reference, body).await,
+        (Method::GET, V2Route::Tags(repo)) => manifests::tags(state, request, &repo).await,
+        (Method::GET, V2Route::Catalog) => manifests::catalog(state, request).await,
+        (Method::GET, V2Route::Referrers(repo, digest)) => {
+            manifests::referrers(state, request, &repo, &digest).await
+        }
+        (method, route) => Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            format!("{method} is not supported on {route:?}"),
+        )),
+    }
+}
+
+/// `GET /v2/`: 200 for a caller with valid credentials, else the challenge.
+fn base(state: &RegistryState, request: &Request) -> RegistryResult<Response> {
+    match access::credentials(state, request) {
+        Some(Ok(_)) => Ok(Response::builder()
+            .content_type("application/json")
+            .body("{}")),
+        _ => Err(access::challenge(state, request, None)),
+    }
+}

@@ -1,0 +1,116 @@
+//! Reading `/v2/...` paths. Repository names contain slashes, so the route is found from the
+//! end of the path (`/manifests/<ref>`, `/blobs/<digest>`, `/tags/list`, …), and the name is
+//! validated from the raw, undecoded path: an escaped `%2e%2e` is refused, never decoded.
+
+use super::errcode::{ErrorCode, RegistryError, RegistryResult};
+use crate::domain::oci::RepositoryName;
+
+/// A `/v2` route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2Route {
+    /// `GET /v2/` (the path is empty).
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/<name>/tags/list`.
+    Tags(RepositoryName),
+    /// `/v2/<name>/manifests/<reference>`.
+    Manifest(RepositoryName, String),
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob(RepositoryName, String),
+    /// `/v2/<name>/blobs/uploads/`.
+    Uploads(RepositoryName),
+    /// `/v2/<name>/blobs/uploads/<id>`.
+    Upload(RepositoryName, String),
+    /// `/v2/<name>/referrers/<digest>`.
+    Referrers(RepositoryName, String),
+}
+
+fn name(raw: &str) -> RegistryResult<RepositoryName> {
+    RepositoryName::parse(raw)
+        .map_err(|e| RegistryError::new(ErrorCode::NameInvalid, e.to_string()))
+}
+
+/// Parses the part of the path after `/v2/`.
+pub fn parse(rest: &str) -> RegistryResult<V2Route> {
+    if rest.is_empty() {
+        return Ok(V2Route::Base);
+    }
+    if rest == "_catalog" {
+        return Ok(V2Route::Catalog);
+    }
+    if let Some(repo) = rest.strip_suffix("/tags/list") {
+        return Ok(V2Route::Tags(name(repo)?));
+    }
+    if let Some(repo) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
+        return Ok(V2Route::Uploads(name(repo)?));
+    }
+    if let Some((repo, id)) = rest.rsplit_once("/blobs/uploads/") {
+        return Ok(V2Route::Upload(name(repo)?, id.to_owned()));
+    }
+    if let Some((repo, digest)) = rest.rsplit_once("/blobs/") {
+        return Ok(V2Route::Blob(name(repo)?, digest.to_owned()));
+    }
+    if let Some((repo, reference)) = rest.rsplit_once("/manifests/") {
+        return Ok(V2Route::Manifest(name(repo)?, reference.to_owned()));
+    }
+    if let Some((repo, digest)) = rest.rsplit_once("/referrers/") {
+        return Ok(V2Route::Referrers(name(repo)?, digest.to_owned()));
+    }
+    Err(RegistryError::new(
+        ErrorCode::NameUnknown,
+        format!("no registry endpoint at /v2/{rest}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_found_from_the_end_of_the_path() {
+        let repo = |s: &str| RepositoryName::parse(s).unwrap();
+        assert_eq!(parse("").unwrap(), V2Route::Base);
+        assert_eq!(parse("_catalog").unwrap(), V2Route::Catalog);
+        assert_eq!(
+            parse("r/a/b/tags/list").unwrap(),
+            V2Route::Tags(repo("r/a/b"))
+        );
+        assert_eq!(
+            parse("r/blobs/manifests/latest").unwrap(),
+            V2Route::Manifest(repo("r/blobs"), "latest".into())
+        );
+        assert_eq!(
+            parse("r/a/blobs/uploads/").unwrap(),
+            V2Route::Uploads(repo("r/a"))
+        );
+        assert_eq!(
+            parse("r/a/blobs/uploads/123").unwrap(),
+            V2Route::Upload(repo("r/a"), "123".into())
+        );
+        assert_eq!(
+            parse("r/a/blobs/sha256:x").unwrap(),
+            V2Route::Blob(repo("r/a"), "sha256:x".into())
+        );
+        assert_eq!(
+            parse("r/a/referrers/sha256:x").unwrap(),
+            V2Route::Referrers(repo("r/a"), "sha256:x".into())
+        );
+    }
+
+    #[test]
+    fn traversal_in_any_form_is_an_invalid_name() {
+        for path in [
+            "r/../etc/manifests/latest",
+            "r/%2e%2e/x/manifests/latest",
+            "/etc/passwd/blobs/sha256:x",
+            "r/a%00/tags/list",
+        ] {
+            let err = parse(path).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::NameInvalid, "{path}");
+        }
+    }
+}

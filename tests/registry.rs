@@ -1,0 +1,1171 @@
+//! The OCI Distribution API under `/v2`, over real HTTP on both backends: the real skopeo
+//! client pushing and pulling images and indexes, and the spec's endpoints and error codes one
+//! by one.
+
+mod support;
+
+use std::process::Command;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::app::{Db, TestApp};
+use support::oci;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestApp::spawn(super::Db::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestApp::spawn(super::Db::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    skopeo_pushes_and_pulls_a_multi_layer_image_with_its_digests,
+    skopeo_copies_a_multi_arch_index_whole,
+    clients_are_challenged_and_tokens_grant_only_what_scopes_allow,
+    blob_uploads_follow_the_spec,
+    an_upload_resumes_after_a_restart,
+    blobs_are_read_by_range_mounted_and_deleted,
+    manifests_are_checked_served_as_pushed_and_deleted,
+    tags_catalog_and_referrers_page_and_filter,
+    eight_concurrent_pushes_of_one_blob_leave_one_correct_copy,
+);
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+async fn registry(app: &TestApp, name: &str) {
+    let response = app
+        .call(
+            "POST",
+            "/api/v1/registries",
+            Some(json!({"name": name, "package_type": "DOCKER"})),
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text);
+}
+
+fn host(app: &TestApp) -> String {
+    app.base_url.trim_start_matches("http://").to_owned()
+}
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    let output = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is needed (make test installs it)");
+    assert!(
+        output.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn layout_digest(dir: &std::path::Path) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+async fn skopeo_pushes_and_pulls_a_multi_layer_image_with_its_digests(app: TestApp) {
+    registry(&app, "team").await;
+    let source = tempfile::tempdir().unwrap();
+    let (manifest, manifest_bytes) = oci::image(source.path(), 7, 3, 200_000, "amd64");
+    oci::tag(
+        source.path(),
+        &manifest,
+        "application/vnd.oci.image.manifest.v1+json",
+        "v1",
+    );
+    let creds = format!("alice:{}", app.admin());
+    let target = format!("docker://{}/team/app:v1", host(&app));
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:v1", source.path().display()),
+        &target,
+    ]);
+
+    let out = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &target,
+        &format!("oci:{}:v1", out.path().display()),
+    ]);
+    assert_eq!(
+        layout_digest(out.path()),
+        manifest.digest,
+        "the digest survives the round trip"
+    );
+    let pulled: Vec<String> = std::fs::read_dir(out.path().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for blob in &pulled {
+        let original = std::fs::read(source.path().join("blobs/sha256").join(blob)).unwrap();
+        let copy = std::fs::read(out.path().join("blobs/sha256").join(blob)).unwrap();
+        assert_eq!(original, copy, "blob {blob}");
+    }
+    assert_eq!(pulled.len(), 5, "config, three layers and the manifest");
+
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &target,
+    ]);
+    assert_eq!(raw.stdout, manifest_bytes, "served byte for byte as pushed");
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{}/team/app", host(&app)),
+    ]);
+    let tags: Value = serde_json::from_slice(&tags.stdout).unwrap();
+    assert_eq!(tags["Tags"], json!(["v1"]));
+    let inspect = skopeo(&["inspect", "--tls-verify=false", "--creds", &creds, &target]);
+    let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect["Digest"], manifest.digest);
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 3);
+
+    // The push is in the log, attributed to the token's subject.
+    let events = app
+        .call(
+            "GET",
+            "/api/v1/events?type=ManifestPushed&type=TagMoved",
+            None,
+        )
+        .await;
+    let pushed: Vec<&Value> = events.body["items"].as_array().unwrap().iter().collect();
+    assert!(
+        pushed
+            .iter()
+            .any(|e| e["type"] == "TagMoved" && e["data"]["tag"] == "v1"),
+        "{}",
+        events.text
+    );
+
+    skopeo(&["delete", "--tls-verify=false", "--creds", &creds, &target]);
+    let gone = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &target,
+        ])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "deleted manifests are gone");
+}
+
+async fn skopeo_copies_a_multi_arch_index_whole(app: TestApp) {
+    registry(&app, "team").await;
+    let source = tempfile::tempdir().unwrap();
+    let index = oci::multi_arch(source.path());
+    oci::tag(
+        source.path(),
+        &index,
+        "application/vnd.oci.image.index.v1+json",
+        "multi",
+    );
+    let creds = format!("alice:{}", app.admin());
+    let target = format!("docker://{}/team/multi:latest", host(&app));
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:multi", source.path().display()),
+        &target,
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &target,
+        &format!("oci:{}:multi", out.path().display()),
+    ]);
+    assert_eq!(layout_digest(out.path()), index.digest);
+    let head = app
+        .client
+        .head(app.url("/v2/team/multi/manifests/latest"))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.headers()["content-type"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        head.headers()["docker-content-digest"].to_str().unwrap(),
+        index.digest
+    );
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+async fn clients_are_challenged_and_tokens_grant_only_what_scopes_allow(app: TestApp) {
+    registry(&app, "alpha").await;
+    registry(&app, "beta").await;
+    let anonymous = app.client.get(app.url("/v2/")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        challenge,
+        format!(
+            "Bearer realm=\"{}/v2/token\",service=\"berth\"",
+            app.base_url
+        )
+    );
+    assert_eq!(
+        anonymous.headers()["docker-distribution-api-version"],
+        "registry/2.0"
+    );
+    let pull = app
+        .client
+        .get(app.url("/v2/alpha/app/manifests/latest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pull.status(), 401);
+    assert!(
+        pull.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .ends_with("scope=\"repository:alpha/app:pull\"")
+    );
+    let body: Value = pull.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+
+    // docker login: any user name, a Berth JWT as the password.
+    let reader = app.token("rita", "registry:read");
+    let ok = app
+        .client
+        .get(app.url("/v2/"))
+        .header("Authorization", basic("rita", &reader))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let bad = app
+        .client
+        .get(app.url("/v2/token?service=berth"))
+        .header("Authorization", basic("x", "not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+
+    let token_for = |credentials: String, scope: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url(&format!("/v2/token?service=berth&scope={scope}")))
+                .header("Authorization", credentials)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["token"], body["access_token"]);
+            assert_eq!(body["expires_in"], 300);
+            assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let pull_only = token_for(basic("rita", &reader), "repository:alpha/app:pull,push").await;
+    let claims = decode_claims(&pull_only);
+    assert_eq!(
+        claims["access"],
+        json!([{"type": "repository", "name": "alpha/app", "actions": ["pull"]}])
+    );
+
+    let blob = b"layer".to_vec();
+    let digest = sha256(&blob);
+    let push = |token: String, repo: &'static str| {
+        let app = &app;
+        let blob = blob.clone();
+        let digest = digest.clone();
+        async move {
+            app.client
+                .post(app.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+                .bearer_auth(token)
+                .body(blob)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        push(pull_only.clone(), "alpha/app").await,
+        403,
+        "a pull token cannot push"
+    );
+    let writer = app.token("wes", "registry:write");
+    let push_token = token_for(basic("wes", &writer), "repository:alpha/app:pull,push").await;
+    assert_eq!(push(push_token.clone(), "alpha/app").await, 201);
+    assert_eq!(
+        push(push_token.clone(), "beta/app").await,
+        403,
+        "a token for alpha cannot touch beta"
+    );
+    let denied = app
+        .client
+        .get(app.url(&format!("/v2/beta/app/blobs/{digest}")))
+        .bearer_auth(&push_token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = denied.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "DENIED");
+    let anonymous_token = app
+        .client
+        .get(app.url("/v2/token?service=berth&scope=repository:alpha/app:pull"))
+        .send()
+        .await
+        .unwrap();
+    let anonymous_token: Value = anonymous_token.json().await.unwrap();
+    assert_eq!(
+        decode_claims(anonymous_token["token"].as_str().unwrap())["access"][0]["actions"],
+        json!([])
+    );
+}
+
+fn decode_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method.parse().unwrap(), app.url(path))
+        .bearer_auth(app.admin())
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+async fn error_code(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn blob_uploads_follow_the_spec(app: TestApp) {
+    registry(&app, "team").await;
+    let bytes: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    let digest = sha256(&bytes);
+
+    // Monolithic.
+    let mono = send(
+        &app,
+        "POST",
+        &format!("/v2/team/app/blobs/uploads/?digest={digest}"),
+        &[],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(mono.status(), 201);
+    assert_eq!(
+        mono.headers()["location"],
+        format!("/v2/team/app/blobs/{digest}").as_str()
+    );
+    assert_eq!(mono.headers()["docker-content-digest"], digest.as_str());
+
+    // POST then PUT.
+    let started = send(&app, "POST", "/v2/team/two/blobs/uploads/", &[], vec![]).await;
+    assert_eq!(started.status(), 202);
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(started.headers()["range"], "0-0");
+    assert!(started.headers().contains_key("docker-upload-uuid"));
+    let put = send(
+        &app,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(put.status(), 201);
+
+    // Chunked, with an out-of-order chunk refused and the status read back.
+    let started = send(&app, "POST", "/v2/team/three/blobs/uploads/", &[], vec![]).await;
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let first = send(
+        &app,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-99999")],
+        bytes[..100_000].to_vec(),
+    )
+    .await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(first.headers()["range"], "0-99999");
+    let skipped = send(
+        &app,
+        "PATCH",
+        &location,
+        &[("Content-Range", "200000-299999")],
+        bytes[200_000..].to_vec(),
+    )
+    .await;
+    assert_eq!(skipped.status(), 416);
+    assert_eq!(skipped.headers()["range"], "0-99999");
+    let status = send(&app, "GET", &location, &[], vec![]).await;
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-99999");
+    let second = send(
+        &app,
+        "PATCH",
+        &location,
+        &[("Content-Range", "100000-199999")],
+        bytes[100_000..200_000].to_vec(),
+    )
+    .await;
+    assert_eq!(second.status(), 202);
+    let last = send(
+        &app,
+        "PUT",
+        &format!("{location}?digest={digest}"),
+        &[],
+        bytes[200_000..].to_vec(),
+    )
+    .await;
+    assert_eq!(last.status(), 201);
+    let head = send(
+        &app,
+        "HEAD",
+        &format!("/v2/team/three/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "300000");
+
+    // A digest mismatch leaves nothing behind.
+    let wrong = sha256(b"something else");
+    let mismatch = send(
+        &app,
+        "POST",
+        &format!("/v2/team/four/blobs/uploads/?digest={wrong}"),
+        &[],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(mismatch.status(), 400);
+    assert_eq!(error_code(mismatch).await, "DIGEST_INVALID");
+    let absent = send(
+        &app,
+        "HEAD",
+        &format!("/v2/team/four/blobs/{wrong}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(absent.status(), 404);
+    assert!(
+        std::fs::read_dir(app.data_dir.path().join("uploads"))
+            .unwrap()
+            .all(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'))
+    );
+
+    // Cancel, then the session is unknown.
+    let started = send(&app, "POST", "/v2/team/five/blobs/uploads/", &[], vec![]).await;
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        send(&app, "DELETE", &location, &[], vec![]).await.status(),
+        204
+    );
+    let unknown = send(&app, "PATCH", &location, &[], b"x".to_vec()).await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(error_code(unknown).await, "BLOB_UPLOAD_UNKNOWN");
+    let no_digest = send(
+        &app,
+        "POST",
+        "/v2/team/five/blobs/uploads/?digest=sha256:abc",
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(error_code(no_digest).await, "DIGEST_INVALID");
+    let no_registry = send(&app, "POST", "/v2/nowhere/app/blobs/uploads/", &[], vec![]).await;
+    assert_eq!(no_registry.status(), 404);
+    assert_eq!(error_code(no_registry).await, "NAME_UNKNOWN");
+    let bad_name = send(&app, "POST", "/v2/team/Bad/blobs/uploads/", &[], vec![]).await;
+    assert_eq!(bad_name.status(), 400);
+    assert_eq!(error_code(bad_name).await, "NAME_INVALID");
+    let traversal = send(&app, "GET", "/v2/team/%2e%2e/x/tags/list", &[], vec![]).await;
+    assert_eq!(error_code(traversal).await, "NAME_INVALID");
+}
+
+async fn an_upload_resumes_after_a_restart(app: TestApp) {
+    registry(&app, "team").await;
+    let bytes: Vec<u8> = (0..500_000u32).map(|n| (n % 253) as u8).collect();
+    let digest = sha256(&bytes);
+    let started = send(&app, "POST", "/v2/team/app/blobs/uploads/", &[], vec![]).await;
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    send(
+        &app,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-249999")],
+        bytes[..250_000].to_vec(),
+    )
+    .await;
+    let app = app.restart().await;
+    let status = send(&app, "GET", &location, &[], vec![]).await;
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-249999");
+    let rest = send(
+        &app,
+        "PATCH",
+        &location,
+        &[("Content-Range", "250000-499999")],
+        bytes[250_000..].to_vec(),
+    )
+    .await;
+    assert_eq!(rest.status(), 202);
+    assert_eq!(
+        send(
+            &app,
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[],
+            vec![]
+        )
+        .await
+        .status(),
+        201
+    );
+    let blob = send(
+        &app,
+        "GET",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(blob.bytes().await.unwrap().to_vec(), bytes);
+}
+
+async fn blobs_are_read_by_range_mounted_and_deleted(app: TestApp) {
+    registry(&app, "team").await;
+    registry(&app, "other").await;
+    let bytes: Vec<u8> = (0..1000u32).map(|n| n as u8).collect();
+    let digest = sha256(&bytes);
+    send(
+        &app,
+        "POST",
+        &format!("/v2/team/app/blobs/uploads/?digest={digest}"),
+        &[],
+        bytes.clone(),
+    )
+    .await;
+    let path = format!("/v2/team/app/blobs/{digest}");
+    let full = send(&app, "GET", &path, &[], vec![]).await;
+    assert_eq!(full.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(full.bytes().await.unwrap().to_vec(), bytes);
+    let part = send(&app, "GET", &path, &[("Range", "bytes=10-19")], vec![]).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], "bytes 10-19/1000");
+    assert_eq!(part.bytes().await.unwrap().to_vec(), &bytes[10..20]);
+    let beyond = send(&app, "GET", &path, &[("Range", "bytes=5000-")], vec![]).await;
+    assert_eq!(beyond.status(), 416);
+    let elsewhere = send(
+        &app,
+        "GET",
+        &format!("/v2/team/other-app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "a blob is only in the repositories that link it"
+    );
+    assert_eq!(error_code(elsewhere).await, "BLOB_UNKNOWN");
+
+    let mounted = send(
+        &app,
+        "POST",
+        &format!("/v2/other/app/blobs/uploads/?mount={digest}&from=team/app"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(mounted.status(), 201);
+    assert_eq!(
+        send(
+            &app,
+            "HEAD",
+            &format!("/v2/other/app/blobs/{digest}"),
+            &[],
+            vec![]
+        )
+        .await
+        .status(),
+        200
+    );
+    let same_registry = send(
+        &app,
+        "POST",
+        &format!("/v2/team/copy/blobs/uploads/?mount={digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        same_registry.status(),
+        201,
+        "mount without from, within the registry"
+    );
+    let unknown_mount = send(
+        &app,
+        "POST",
+        &format!(
+            "/v2/team/app/blobs/uploads/?mount={}&from=team/app",
+            sha256(b"nope")
+        ),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        unknown_mount.status(),
+        202,
+        "an impossible mount starts an upload instead"
+    );
+
+    let deleted = send(&app, "DELETE", &path, &[], vec![]).await;
+    assert_eq!(deleted.status(), 202);
+    assert_eq!(send(&app, "HEAD", &path, &[], vec![]).await.status(), 404);
+    assert_eq!(
+        send(
+            &app,
+            "HEAD",
+            &format!("/v2/other/app/blobs/{digest}"),
+            &[],
+            vec![]
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+async fn push_blob(app: &TestApp, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    let response = send(
+        app,
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+        &[],
+        bytes.to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    digest
+}
+
+fn image_manifest(
+    config: &str,
+    config_size: usize,
+    layers: &[(String, usize)],
+    subject: Option<(&str, usize)>,
+    artifact_type: Option<&str>,
+) -> Vec<u8> {
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": layers.iter().map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s})).collect::<Vec<_>>(),
+    });
+    if let Some((digest, size)) = subject {
+        manifest["subject"] = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
+        manifest["annotations"] = json!({"org.example.kind": "signature"});
+    }
+    if let Some(artifact_type) = artifact_type {
+        manifest["artifactType"] = json!(artifact_type);
+    }
+    serde_json::to_vec_pretty(&manifest).unwrap()
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+async fn manifests_are_checked_served_as_pushed_and_deleted(app: TestApp) {
+    registry(&app, "team").await;
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config_digest = push_blob(&app, "team/app", config).await;
+    let layer_digest = push_blob(&app, "team/app", b"layer bytes").await;
+    let manifest = image_manifest(
+        &config_digest,
+        config.len(),
+        &[(layer_digest.clone(), 11)],
+        None,
+        None,
+    );
+    let digest = sha256(&manifest);
+    let ct = [("Content-Type", OCI_MANIFEST)];
+
+    let missing = image_manifest(
+        &config_digest,
+        config.len(),
+        &[(sha256(b"absent"), 6)],
+        None,
+        None,
+    );
+    let refused = send(&app, "PUT", "/v2/team/app/manifests/v1", &ct, missing).await;
+    assert_eq!(refused.status(), 404);
+    assert_eq!(error_code(refused).await, "MANIFEST_BLOB_UNKNOWN");
+    let invalid = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &ct,
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (
+            invalid.status().as_u16(),
+            error_code(invalid).await.as_str()
+        ),
+        (400, "MANIFEST_INVALID")
+    );
+    let wrong_digest = send(
+        &app,
+        "PUT",
+        &format!("/v2/team/app/manifests/{}", sha256(b"x")),
+        &ct,
+        manifest.clone(),
+    )
+    .await;
+    assert_eq!(error_code(wrong_digest).await, "DIGEST_INVALID");
+    let huge = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/huge",
+        &ct,
+        vec![b' '; 4 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(huge.status(), 413);
+    let mismatched = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+        manifest.clone(),
+    )
+    .await;
+    assert_eq!(error_code(mismatched).await, "MANIFEST_INVALID");
+
+    let pushed = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &ct,
+        manifest.clone(),
+    )
+    .await;
+    assert_eq!(pushed.status(), 201);
+    assert_eq!(pushed.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(
+        pushed.headers()["location"],
+        format!("/v2/team/app/manifests/{digest}").as_str()
+    );
+    for reference in ["v1", digest.as_str()] {
+        let got = send(
+            &app,
+            "GET",
+            &format!("/v2/team/app/manifests/{reference}"),
+            &[("Accept", OCI_MANIFEST)],
+            vec![],
+        )
+        .await;
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.headers()["content-type"], OCI_MANIFEST);
+        assert_eq!(got.headers()["docker-content-digest"], digest.as_str());
+        assert_eq!(
+            got.bytes().await.unwrap().to_vec(),
+            manifest,
+            "exact bytes, pretty-printed as pushed"
+        );
+    }
+    let head = send(&app, "HEAD", "/v2/team/app/manifests/v1", &[], vec![]).await;
+    assert_eq!(
+        head.headers()["content-length"],
+        manifest.len().to_string().as_str()
+    );
+    let unknown = send(&app, "GET", "/v2/team/app/manifests/v2", &[], vec![]).await;
+    assert_eq!(
+        (
+            unknown.status().as_u16(),
+            error_code(unknown).await.as_str()
+        ),
+        (404, "MANIFEST_UNKNOWN")
+    );
+
+    send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/latest",
+        &ct,
+        manifest.clone(),
+    )
+    .await;
+    assert_eq!(
+        send(&app, "DELETE", "/v2/team/app/manifests/latest", &[], vec![])
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        send(&app, "GET", "/v2/team/app/manifests/latest", &[], vec![])
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        send(&app, "GET", "/v2/team/app/manifests/v1", &[], vec![])
+            .await
+            .status(),
+        200,
+        "other tags stay"
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("/v2/team/app/manifests/{digest}"),
+            &[],
+            vec![]
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        send(&app, "GET", "/v2/team/app/manifests/v1", &[], vec![])
+            .await
+            .status(),
+        404,
+        "its tags went with it"
+    );
+    let again = send(
+        &app,
+        "DELETE",
+        &format!("/v2/team/app/manifests/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(error_code(again).await, "MANIFEST_UNKNOWN");
+
+    let history = app
+        .call("GET", "/api/v1/events?resource_name=team/app", None)
+        .await;
+    assert_eq!(history.status, 200);
+    let types: Vec<&str> = app
+        .call(
+            "GET",
+            "/api/v1/events?type=TagMoved&type=TagDeleted&type=ManifestDeleted&type=ManifestPushed",
+            None,
+        )
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|s| match s.as_str() {
+            "ManifestPushed" => "pushed",
+            "TagMoved" => "moved",
+            "TagDeleted" => "untagged",
+            _ => "deleted",
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "pushed", "moved", "moved", "untagged", "untagged", "deleted"
+        ]
+    );
+}
+
+async fn tags_catalog_and_referrers_page_and_filter(app: TestApp) {
+    registry(&app, "team").await;
+    registry(&app, "secret").await;
+    let config = b"{}";
+    let config_digest = push_blob(&app, "team/app", config).await;
+    let manifest = image_manifest(&config_digest, 2, &[], None, None);
+    let subject = sha256(&manifest);
+    let ct = [("Content-Type", OCI_MANIFEST)];
+    for tag in ["a", "b", "c", "d"] {
+        assert_eq!(
+            send(
+                &app,
+                "PUT",
+                &format!("/v2/team/app/manifests/{tag}"),
+                &ct,
+                manifest.clone()
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    let page = send(&app, "GET", "/v2/team/app/tags/list?n=2", &[], vec![]).await;
+    assert_eq!(
+        page.headers()["link"],
+        "</v2/team/app/tags/list?n=2&last=b>; rel=\"next\""
+    );
+    let body: Value = page.json().await.unwrap();
+    assert_eq!(body, json!({"name": "team/app", "tags": ["a", "b"]}));
+    let rest: Value = send(
+        &app,
+        "GET",
+        "/v2/team/app/tags/list?n=2&last=b",
+        &[],
+        vec![],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rest["tags"], json!(["c", "d"]));
+    let empty: Value = send(&app, "GET", "/v2/team/none/tags/list", &[], vec![])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["tags"], json!([]));
+
+    // A signature and an SBOM refer to the image.
+    let signature = image_manifest(
+        &config_digest,
+        2,
+        &[],
+        Some((&subject, manifest.len())),
+        Some("application/vnd.example.signature"),
+    );
+    let sbom = image_manifest(
+        &config_digest,
+        2,
+        &[],
+        Some((&subject, manifest.len())),
+        Some("application/spdx+json"),
+    );
+    let pushed = send(
+        &app,
+        "PUT",
+        &format!("/v2/team/app/manifests/{}", sha256(&signature)),
+        &ct,
+        signature.clone(),
+    )
+    .await;
+    assert_eq!(pushed.headers()["oci-subject"], subject.as_str());
+    send(
+        &app,
+        "PUT",
+        &format!("/v2/team/app/manifests/{}", sha256(&sbom)),
+        &ct,
+        sbom.clone(),
+    )
+    .await;
+    let referrers = send(
+        &app,
+        "GET",
+        &format!("/v2/team/app/referrers/{subject}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        referrers.headers()["content-type"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let index: Value = referrers.json().await.unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let filtered = send(
+        &app,
+        "GET",
+        &format!("/v2/team/app/referrers/{subject}?artifactType=application/spdx%2Bjson"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(filtered.headers()["oci-filters-applied"], "artifactType");
+    let index: Value = filtered.json().await.unwrap();
+    assert_eq!(
+        index["manifests"],
+        json!([{"mediaType": OCI_MANIFEST, "digest": sha256(&sbom), "size": sbom.len(),
+        "artifactType": "application/spdx+json", "annotations": {"org.example.kind": "signature"}}])
+    );
+    let none: Value = send(
+        &app,
+        "GET",
+        &format!("/v2/team/app/referrers/{}", sha256(b"n")),
+        &[],
+        vec![],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(none["manifests"], json!([]));
+
+    // The catalog pages and shows only what the caller may pull.
+    let secret_config = push_blob(&app, "secret/app", config).await;
+    send(
+        &app,
+        "PUT",
+        "/v2/secret/app/manifests/v1",
+        &ct,
+        image_manifest(&secret_config, 2, &[], None, None),
+    )
+    .await;
+    let catalog: Value = send(&app, "GET", "/v2/_catalog", &[], vec![])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(catalog["repositories"], json!(["secret/app", "team/app"]));
+    let first = send(&app, "GET", "/v2/_catalog?n=1", &[], vec![]).await;
+    assert_eq!(
+        first.headers()["link"],
+        "</v2/_catalog?n=1&last=secret/app>; rel=\"next\""
+    );
+    let reader = app.token("rita", "registry:read");
+    let scoped = app
+        .client
+        .get(app.url("/v2/token?service=berth&scope=repository:team/app:pull"))
+        .header("Authorization", basic("rita", &reader))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let visible: Value = app
+        .client
+        .get(app.url("/v2/_catalog"))
+        .bearer_auth(scoped["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(visible["repositories"], json!(["team/app"]));
+}
+
+async fn eight_concurrent_pushes_of_one_blob_leave_one_correct_copy(app: TestApp) {
+    registry(&app, "team").await;
+    let bytes: Vec<u8> = (0..2_000_000u32)
+        .map(|n| (n.wrapping_mul(7) % 256) as u8)
+        .collect();
+    let digest = sha256(&bytes);
+    let app = std::sync::Arc::new(app);
+    let pushes = (0..8).map(|i| {
+        let (app, bytes, digest) = (app.clone(), bytes.clone(), digest.clone());
+        tokio::spawn(async move {
+            send(
+                &app,
+                "POST",
+                &format!("/v2/team/app{i}/blobs/uploads/?digest={digest}"),
+                &[],
+                bytes,
+            )
+            .await
+            .status()
+        })
+    });
+    for status in futures_util::future::join_all(pushes).await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    let hex = digest.trim_start_matches("sha256:");
+    let stored = app
+        .data_dir
+        .path()
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    let copies = std::fs::read_dir(stored.parent().unwrap()).unwrap().count();
+    assert_eq!(copies, 1);
+    for i in 0..8 {
+        let got = send(
+            &app,
+            "GET",
+            &format!("/v2/team/app{i}/blobs/{digest}"),
+            &[],
+            vec![],
+        )
+        .await;
+        assert_eq!(got.bytes().await.unwrap().len(), bytes.len());
+    }
+}
