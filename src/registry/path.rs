@@ -39,26 +39,31 @@ pub fn parse(rest: &str) -> RegistryResult<V2Route> {
     if rest == "_catalog" {
         return Ok(V2Route::Catalog);
     }
-    if let Some(repo) = rest.strip_suffix("/tags/list") {
-        return Ok(V2Route::Tags(name(repo)?));
-    }
-    if let Some(repo) = rest
-        .strip_suffix("/blobs/uploads/")
-        .or_else(|| rest.strip_suffix("/blobs/uploads"))
-    {
-        return Ok(V2Route::Uploads(name(repo)?));
-    }
-    if let Some((repo, id)) = rest.rsplit_once("/blobs/uploads/") {
-        return Ok(V2Route::Upload(name(repo)?, id.to_owned()));
-    }
-    if let Some((repo, digest)) = rest.rsplit_once("/blobs/") {
-        return Ok(V2Route::Blob(name(repo)?, digest.to_owned()));
-    }
-    if let Some((repo, reference)) = rest.rsplit_once("/manifests/") {
-        return Ok(V2Route::Manifest(name(repo)?, reference.to_owned()));
-    }
-    if let Some((repo, digest)) = rest.rsplit_once("/referrers/") {
-        return Ok(V2Route::Referrers(name(repo)?, digest.to_owned()));
+    // The last segment (a reference, digest or upload id) never holds a slash, so the route
+    // is read from the segment before it; the rest is the name, whatever it contains.
+    if let Some((prefix, last)) = rest.rsplit_once('/') {
+        if let Some(repo) = prefix.strip_suffix("/blobs/uploads") {
+            return Ok(if last.is_empty() {
+                V2Route::Uploads(name(repo)?)
+            } else {
+                V2Route::Upload(name(repo)?, last.to_owned())
+            });
+        }
+        if let Some(repo) = prefix.strip_suffix("/manifests") {
+            return Ok(V2Route::Manifest(name(repo)?, last.to_owned()));
+        }
+        if let Some(repo) = prefix.strip_suffix("/blobs") {
+            if last == "uploads" {
+                return Ok(V2Route::Uploads(name(repo)?));
+            }
+            return Ok(V2Route::Blob(name(repo)?, last.to_owned()));
+        }
+        if let Some(repo) = prefix.strip_suffix("/referrers") {
+            return Ok(V2Route::Referrers(name(repo)?, last.to_owned()));
+        }
+        if let (Some(repo), "list") = (prefix.strip_suffix("/tags"), last) {
+            return Ok(V2Route::Tags(name(repo)?));
+        }
     }
     Err(RegistryError::new(
         ErrorCode::NameUnknown,
@@ -94,6 +99,14 @@ mod tests {
         assert_eq!(
             parse("r/a/blobs/sha256:x").unwrap(),
             V2Route::Blob(repo("r/a"), "sha256:x".into())
+        );
+        assert_eq!(
+            parse("r/blobs/blobs/uploads/").unwrap(),
+            V2Route::Uploads(repo("r/blobs"))
+        );
+        assert_eq!(
+            parse("r/manifests/blobs/sha256:x").unwrap(),
+            V2Route::Blob(repo("r/manifests"), "sha256:x".into())
         );
         assert_eq!(
             parse("r/a/referrers/sha256:x").unwrap(),
