@@ -43,6 +43,7 @@ on_both_backends!(
     manifests_are_checked_served_as_pushed_and_deleted,
     tags_catalog_and_referrers_page_and_filter,
     eight_concurrent_pushes_of_one_blob_leave_one_correct_copy,
+    a_public_registry_allows_anonymous_pulls_and_nothing_else,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -1168,4 +1169,79 @@ async fn eight_concurrent_pushes_of_one_blob_leave_one_correct_copy(app: TestApp
         .await;
         assert_eq!(got.bytes().await.unwrap().len(), bytes.len());
     }
+}
+
+async fn a_public_registry_allows_anonymous_pulls_and_nothing_else(app: TestApp) {
+    let public = app
+        .call(
+            "POST",
+            "/api/v1/registries",
+            Some(json!({"name": "open", "package_type": "DOCKER", "public": true})),
+        )
+        .await;
+    assert_eq!(public.body["public"], true);
+    registry(&app, "closed").await;
+    let source = tempfile::tempdir().unwrap();
+    let (manifest, _) = oci::image(source.path(), 3, 1, 10_000, "amd64");
+    oci::tag(source.path(), &manifest, OCI_MANIFEST, "v1");
+    let creds = format!("alice:{}", app.admin());
+    for registry in ["open", "closed"] {
+        skopeo(&[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:v1", source.path().display()),
+            &format!("docker://{}/{registry}/app:v1", host(&app)),
+        ]);
+    }
+    // skopeo without credentials follows the challenge to an anonymous token.
+    let out = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/open/app:v1", host(&app)),
+        &format!("oci:{}:v1", out.path().display()),
+    ]);
+    assert_eq!(layout_digest(out.path()), manifest.digest);
+    let anonymous = |path: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&path))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(anonymous("/v2/open/app/manifests/v1".into()).await, 200);
+    assert_eq!(anonymous("/v2/closed/app/manifests/v1".into()).await, 401);
+    assert_eq!(
+        anonymous("/v2/nowhere/app/manifests/v1".into()).await,
+        401,
+        "no hint that a name exists"
+    );
+    let push = app
+        .client
+        .post(app.url(&format!(
+            "/v2/open/app/blobs/uploads/?digest={}",
+            sha256(b"x")
+        )))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), 401, "anonymous pushes are never allowed");
+    let private = app
+        .call(
+            "PATCH",
+            "/api/v1/registries/open",
+            Some(json!({"public": false})),
+        )
+        .await;
+    assert_eq!(private.body["public"], false);
+    assert_eq!(anonymous("/v2/open/app/manifests/v1".into()).await, 401);
 }

@@ -30,6 +30,8 @@ pub struct RegistryBody {
     pub labels: Vec<String>,
     /// Upstream proxy keys, tried in this order when an artifact is not found locally.
     pub upstreams: Vec<String>,
+    /// Whether anyone may pull from it without credentials.
+    pub public: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -47,6 +49,7 @@ impl From<Stored<Registry>> for RegistryBody {
             description: registry.description,
             labels: registry.labels.as_slice().to_vec(),
             upstreams: registry.upstreams.iter().map(ToString::to_string).collect(),
+            public: registry.public,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
             version: stored.version,
@@ -71,6 +74,9 @@ pub struct CreateRegistryRequest {
     /// Upstream proxy keys of the same package type, in the order to try them.
     #[oai(default)]
     pub upstreams: Vec<String>,
+    /// Whether anyone may pull without credentials (default false).
+    #[oai(default)]
+    pub public: bool,
 }
 
 /// Changes to a registry: only the fields sent change; `description: null` clears it.
@@ -83,6 +89,8 @@ pub struct UpdateRegistryRequest {
     pub labels: Option<Vec<String>>,
     /// New upstream list, in order (replaces the list).
     pub upstreams: Option<Vec<String>>,
+    /// Make it public (anyone may pull) or private.
+    pub public: Option<bool>,
 }
 
 /// A page of registries.
@@ -174,6 +182,7 @@ impl RegistriesApi {
             description: common::description(body.description.as_deref())?,
             labels: common::labels(&body.labels)?,
             upstreams: common::names("upstreams", &body.upstreams)?,
+            public: body.public,
         };
         let stored = app.create_registry(&ctx, new).await?;
         let location = format!("/api/v1/registries/{}", stored.doc.name);
@@ -293,6 +302,7 @@ impl RegistriesApi {
                 .as_deref()
                 .map(|u| common::names("upstreams", u))
                 .transpose()?,
+            public: body.public,
         };
         let name = common::name("name", &name)?;
         let if_match = common::if_match(if_match.as_deref())?;
@@ -334,6 +344,7 @@ impl poem_openapi::types::Example for CreateRegistryRequest {
             description: Some("Images built by the platform team".into()),
             labels: vec!["prod".into(), "team-platform".into()],
             upstreams: vec!["dockerhub".into()],
+            public: false,
         }
     }
 }
@@ -344,6 +355,7 @@ impl poem_openapi::types::Example for UpdateRegistryRequest {
             description: MaybeUndefined::Value("Images of the platform team".into()),
             labels: None,
             upstreams: Some(vec!["quay".into(), "dockerhub".into()]),
+            public: None,
         }
     }
 }

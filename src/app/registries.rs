@@ -22,6 +22,8 @@ pub struct NewRegistry {
     pub labels: Labels,
     /// Upstream proxies in order.
     pub upstreams: Vec<ResourceName>,
+    /// Whether anyone may pull without credentials.
+    pub public: bool,
 }
 
 /// Changes to a registry; `None` keeps a field.
@@ -33,6 +35,8 @@ pub struct RegistryChanges {
     pub labels: Option<Labels>,
     /// New upstream list.
     pub upstreams: Option<Vec<ResourceName>>,
+    /// New visibility.
+    pub public: Option<bool>,
 }
 
 impl App {
@@ -72,6 +76,7 @@ impl App {
             description: new.description,
             labels: new.labels,
             upstreams: new.upstreams,
+            public: new.public,
             known_upstreams: queries::proxy_catalog(&self.backend).await?,
             name_taken_by: holder.filter(|k| *k != ResourceKind::Registry),
         });
@@ -133,6 +138,7 @@ impl App {
                 description: changes.description.clone(),
                 labels: changes.labels.clone(),
                 upstreams: changes.upstreams.clone(),
+                public: changes.public,
                 known_upstreams,
             });
             let events = decide(&loaded.state, command)?;

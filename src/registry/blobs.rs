@@ -100,8 +100,7 @@ pub async fn blob(
     } else {
         Action::Pull
     };
-    access::authorize(state, request, repository, &[action])?;
-    state.ensure_registry(repository).await?;
+    state.admit(request, repository, &[action]).await?;
     let digest = digest(raw_digest)?;
     let unknown = || {
         RegistryError::new(
@@ -169,8 +168,9 @@ pub async fn start(
     repository: &RepositoryName,
     body: Body,
 ) -> RegistryResult<Response> {
-    let principal = access::authorize(state, request, repository, &[Action::Pull, Action::Push])?;
-    state.ensure_registry(repository).await?;
+    let principal = state
+        .admit(request, repository, &[Action::Pull, Action::Push])
+        .await?;
     if let Some(mount) = query(request, "mount") {
         let digest = digest(&mount)?;
         let from = query(request, "from").and_then(|f| RepositoryName::parse(&f).ok());
@@ -222,8 +222,7 @@ pub async fn session(
     } else {
         Action::Push
     };
-    access::authorize(state, request, repository, &[action])?;
-    state.ensure_registry(repository).await?;
+    state.admit(request, repository, &[action]).await?;
     let id = UploadId::parse(raw_id)
         .ok_or_else(|| RegistryError::new(ErrorCode::BlobUploadUnknown, "upload unknown"))?;
     let blobs = &state.blobs;

@@ -101,8 +101,7 @@ pub async fn manifest(
         Method::DELETE => &[Action::Delete],
         _ => &[Action::Pull],
     };
-    let principal = access::authorize(state, request, repository, actions)?;
-    state.ensure_registry(repository).await?;
+    let principal = state.admit(request, repository, actions).await?;
     let reference = reference(raw_reference)?;
     match method {
         Method::PUT => {
@@ -235,8 +234,7 @@ pub async fn tags(
     request: &Request,
     repository: &RepositoryName,
 ) -> RegistryResult<Response> {
-    access::authorize(state, request, repository, &[Action::Pull])?;
-    state.ensure_registry(repository).await?;
+    state.admit(request, repository, &[Action::Pull]).await?;
     let n = page_size(request)?;
     let last = query(request, "last");
     let tags = repositories::tags(state.app.backend(), repository, last.as_deref(), n + 1).await?;
@@ -307,8 +305,7 @@ pub async fn referrers(
     repository: &RepositoryName,
     raw_digest: &str,
 ) -> RegistryResult<Response> {
-    access::authorize(state, request, repository, &[Action::Pull])?;
-    state.ensure_registry(repository).await?;
+    state.admit(request, repository, &[Action::Pull]).await?;
     let digest = Digest::parse(raw_digest)
         .map_err(|e| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))?;
     let filter = query(request, "artifactType");

@@ -16,11 +16,12 @@ use poem::web::Data;
 use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
 
 use crate::app::{App, AppError};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Principal};
 use crate::domain::oci::RepositoryName;
 use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
 use crate::projections::resources::Stored;
 use crate::storage::FsBlobStore;
+use access::Action;
 use errcode::{ErrorCode, RegistryError, RegistryResult};
 use path::V2Route;
 
@@ -39,6 +40,35 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
+    /// Admits a request on `repository` that does `actions`: anonymous pulls of a public
+    /// registry, else whatever the caller's credentials allow. Checks that the registry exists.
+    pub async fn admit(
+        &self,
+        request: &Request,
+        repository: &RepositoryName,
+        actions: &[Action],
+    ) -> RegistryResult<Option<Principal>> {
+        let pull_only = actions.iter().all(|a| *a == Action::Pull);
+        if pull_only && access::credentials(self, request).is_none() {
+            // An unknown registry answers with the challenge, so that names do not leak.
+            if let Ok(registry) = self.ensure_registry(repository).await
+                && registry.doc.public
+            {
+                return Ok(None);
+            }
+        }
+        let principal = access::authorize(self, request, repository, actions)?;
+        self.ensure_registry(repository).await?;
+        Ok(principal)
+    }
+
+    /// Whether the registry of `repository` is public.
+    pub async fn is_public(&self, repository: &RepositoryName) -> bool {
+        self.ensure_registry(repository)
+            .await
+            .is_ok_and(|registry| registry.doc.public)
+    }
+
     /// The registry a repository lives in, or `NAME_UNKNOWN`.
     pub async fn ensure_registry(
         &self,
@@ -81,7 +111,7 @@ async fn route(state: &RegistryState, request: &Request, body: Body) -> Registry
     let rest = request.uri().path().strip_prefix("/v2").unwrap_or_default();
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     if rest == "token" {
-        return token::issue(state, request);
+        return token::issue(state, request).await;
     }
     let method = request.method().clone();
     match (method, path::parse(rest)?) {

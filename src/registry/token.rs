@@ -36,8 +36,23 @@ fn requested(scope: &str) -> Option<(RepositoryName, Vec<Action>)> {
     Some((name, wanted))
 }
 
-/// The grants `principal` gets for the requested scopes.
-pub fn grants(principal: Option<&Principal>, scopes: &[String]) -> Vec<Access> {
+/// The repositories the scopes ask about.
+fn named(scopes: &[String]) -> Vec<RepositoryName> {
+    scopes
+        .iter()
+        .flat_map(|s| s.split(' '))
+        .filter_map(requested)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The grants `principal` gets for the requested scopes; anyone may pull from the
+/// repositories in `public`.
+pub fn grants(
+    principal: Option<&Principal>,
+    scopes: &[String],
+    public: &[RepositoryName],
+) -> Vec<Access> {
     let mut grants: Vec<Access> = Vec::new();
     for scope in scopes.iter().flat_map(|s| s.split(' ')) {
         let Some((name, wanted)) = requested(scope) else {
@@ -45,7 +60,10 @@ pub fn grants(principal: Option<&Principal>, scopes: &[String]) -> Vec<Access> {
         };
         let mut actions: Vec<String> = wanted
             .into_iter()
-            .filter(|a| principal.is_some_and(|p| access::allows(p, &name, *a)))
+            .filter(|a| {
+                principal.is_some_and(|p| access::allows(p, &name, *a))
+                    || (*a == Action::Pull && public.contains(&name))
+            })
             .map(|a| a.as_str().to_owned())
             .collect();
         actions.sort();
@@ -67,7 +85,7 @@ pub fn grants(principal: Option<&Principal>, scopes: &[String]) -> Vec<Access> {
 }
 
 /// Answers a token request.
-pub fn issue(state: &RegistryState, request: &Request) -> RegistryResult<Response> {
+pub async fn issue(state: &RegistryState, request: &Request) -> RegistryResult<Response> {
     let principal = match access::credentials(state, request) {
         None => None,
         Some(Ok(principal)) => Some(principal),
@@ -86,7 +104,13 @@ pub fn issue(state: &RegistryState, request: &Request) -> RegistryResult<Respons
                 .collect()
         })
         .unwrap_or_default();
-    let access = grants(principal.as_ref(), &scopes);
+    let mut public = Vec::new();
+    for name in named(&scopes) {
+        if state.is_public(&name).await {
+            public.push(name);
+        }
+    }
+    let access = grants(principal.as_ref(), &scopes, &public);
     let subject = principal
         .as_ref()
         .map_or("anonymous", |p| p.subject.as_str());
@@ -126,20 +150,24 @@ mod tests {
     #[test]
     fn grants_are_what_was_asked_intersected_with_the_scopes() {
         let asked = vec!["repository:team/app:pull,push,delete".to_owned()];
-        let reader = grants(Some(&principal("registry:read")), &asked);
+        let reader = grants(Some(&principal("registry:read")), &asked, &[]);
         assert_eq!(reader[0].actions, ["pull"]);
-        let writer = grants(Some(&principal("registry:write")), &asked);
+        let writer = grants(Some(&principal("registry:write")), &asked, &[]);
         assert_eq!(writer[0].actions, ["delete", "pull", "push"]);
-        assert!(grants(None, &asked)[0].actions.is_empty());
+        assert!(grants(None, &asked, &[])[0].actions.is_empty());
+        let public = [RepositoryName::parse("team/app").unwrap()];
+        assert_eq!(grants(None, &asked, &public)[0].actions, ["pull"]);
         let star = grants(
             Some(&principal("admin")),
             &["repository:team/app:*".to_owned()],
+            &[],
         );
         assert_eq!(star[0].actions, ["delete", "pull", "push"]);
         assert!(
             grants(
                 Some(&principal("admin")),
-                &["registry:catalog:*".to_owned()]
+                &["registry:catalog:*".to_owned()],
+                &[]
             )
             .is_empty()
         );

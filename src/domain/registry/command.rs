@@ -32,6 +32,8 @@ pub struct CreateRegistry {
     pub labels: Labels,
     /// Upstream proxies in order.
     pub upstreams: Vec<ResourceName>,
+    /// Whether anyone may pull without credentials.
+    pub public: bool,
     /// Fact: the proxies that exist.
     pub known_upstreams: UpstreamCatalog,
     /// Fact: the kind of resource that already holds this name, if another kind does.
@@ -47,6 +49,8 @@ pub struct UpdateRegistry {
     pub labels: Option<Labels>,
     /// New upstream list, in order.
     pub upstreams: Option<Vec<ResourceName>>,
+    /// New visibility.
+    pub public: Option<bool>,
     /// Fact: the proxies that exist.
     pub known_upstreams: UpstreamCatalog,
 }

@@ -40,6 +40,12 @@ pub enum RegistryEvent {
         /// The new list, in order.
         upstreams: Vec<ResourceName>,
     },
+    /// It became public (anyone may pull) or private.
+    #[serde(rename = "RegistryVisibilityChanged")]
+    VisibilityChanged {
+        /// Whether it is public now.
+        public: bool,
+    },
     /// It was deleted.
     #[serde(rename = "RegistryDeleted")]
     Deleted {},

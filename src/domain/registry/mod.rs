@@ -28,6 +28,9 @@ pub struct Registry {
     pub labels: Labels,
     /// Upstream proxy keys, tried in this order on a local miss.
     pub upstreams: Vec<ResourceName>,
+    /// Whether anyone may pull without credentials.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// A registry's state: `None` before creation and after deletion.
@@ -51,13 +54,17 @@ pub fn decide(
                 &create.upstreams,
                 &create.known_upstreams,
             )?;
-            Ok(vec![RegistryEvent::Created {
+            let mut events = vec![RegistryEvent::Created {
                 name: create.name,
                 package_type: create.package_type,
                 description: create.description,
                 labels: create.labels,
                 upstreams: create.upstreams,
-            }])
+            }];
+            if create.public {
+                events.push(RegistryEvent::VisibilityChanged { public: true });
+            }
+            Ok(events)
         }
         RegistryCommand::Update(update) => {
             let current = state.as_ref().ok_or(RegistryError::NotFound)?;
@@ -71,6 +78,9 @@ pub fn decide(
             if let Some(upstreams) = update.upstreams.filter(|u| *u != current.upstreams) {
                 check_upstreams(current.package_type, &upstreams, &update.known_upstreams)?;
                 events.push(RegistryEvent::UpstreamsSet { upstreams });
+            }
+            if let Some(public) = update.public.filter(|p| *p != current.public) {
+                events.push(RegistryEvent::VisibilityChanged { public });
             }
             Ok(events)
         }
@@ -99,6 +109,7 @@ pub fn evolve(state: RegistryState, event: &RegistryEvent) -> RegistryState {
             description: description.clone(),
             labels: labels.clone(),
             upstreams: upstreams.clone(),
+            public: false,
         }),
         (Some(registry), RegistryEvent::Described { description }) => Some(Registry {
             description: description.clone(),
@@ -110,6 +121,10 @@ pub fn evolve(state: RegistryState, event: &RegistryEvent) -> RegistryState {
         }),
         (Some(registry), RegistryEvent::UpstreamsSet { upstreams }) => Some(Registry {
             upstreams: upstreams.clone(),
+            ..registry
+        }),
+        (Some(registry), RegistryEvent::VisibilityChanged { public }) => Some(Registry {
+            public: *public,
             ..registry
         }),
         (_, RegistryEvent::Deleted {}) => None,

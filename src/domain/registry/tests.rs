@@ -29,6 +29,7 @@ fn create(upstreams: &[&str]) -> CreateRegistry {
         description: Some("team images".into()),
         labels: Labels::parse(&["prod"]).unwrap(),
         upstreams: upstreams.iter().map(|u| name(u)).collect(),
+        public: false,
         known_upstreams: catalog(),
         name_taken_by: None,
     }
@@ -217,4 +218,37 @@ fn events_keep_their_stored_names_and_shapes() {
         ("RegistryDeleted", serde_json::json!({}))
     );
     assert!(from_stored::<RegistryEvent>("RegistryCreated", 2, &serde_json::json!({})).is_err());
+}
+
+#[test]
+fn a_public_registry_records_its_visibility_and_can_be_made_private() {
+    let state = registries()
+        .given([])
+        .when(RegistryCommand::Create(CreateRegistry {
+            public: true,
+            ..create(&[])
+        }))
+        .then([
+            created(&[]),
+            RegistryEvent::VisibilityChanged { public: true },
+        ]);
+    assert!(state.as_ref().unwrap().public);
+    let state = registries()
+        .given([
+            created(&[]),
+            RegistryEvent::VisibilityChanged { public: true },
+        ])
+        .when(RegistryCommand::Update(UpdateRegistry {
+            public: Some(false),
+            ..update()
+        }))
+        .then([RegistryEvent::VisibilityChanged { public: false }]);
+    assert!(!state.unwrap().public);
+    registries()
+        .given([created(&[])])
+        .when(RegistryCommand::Update(UpdateRegistry {
+            public: Some(false),
+            ..update()
+        }))
+        .then([]);
 }
