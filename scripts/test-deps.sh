@@ -36,8 +36,8 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 venv=.tools/venv
-if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
-  echo "test-deps: installing openapi-spec-validator into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*'
+if [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -d "$venv/lib/python3"*/site-packages/oras ]; then
+  echo "test-deps: installing openapi-spec-validator and oras into $venv" >&2
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*' 'oras==0.2.*'
 fi

@@ -44,6 +44,7 @@ on_both_backends!(
     tags_catalog_and_referrers_page_and_filter,
     eight_concurrent_pushes_of_one_blob_leave_one_correct_copy,
     a_public_registry_allows_anonymous_pulls_and_nothing_else,
+    oras_pushes_pulls_and_attaches_a_referrer,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -342,24 +343,44 @@ async fn clients_are_challenged_and_tokens_grant_only_what_scopes_allow(app: Tes
     };
     assert_eq!(
         push(pull_only.clone(), "alpha/app").await,
-        403,
+        401,
         "a pull token cannot push"
+    );
+    let insufficient = app
+        .client
+        .post(app.url("/v2/alpha/app/blobs/uploads/"))
+        .bearer_auth(&pull_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        insufficient.headers()["www-authenticate"].to_str().unwrap(),
+        format!(
+            "Bearer realm=\"{}/v2/token\",service=\"berth\",scope=\"repository:alpha/app:pull,push\",error=\"insufficient_scope\"",
+            app.base_url
+        ),
+        "a registry token without the scope is sent back for a new one"
     );
     let writer = app.token("wes", "registry:write");
     let push_token = token_for(basic("wes", &writer), "repository:alpha/app:pull,push").await;
     assert_eq!(push(push_token.clone(), "alpha/app").await, 201);
     assert_eq!(
         push(push_token.clone(), "beta/app").await,
-        403,
+        401,
         "a token for alpha cannot touch beta"
     );
     let denied = app
         .client
-        .get(app.url(&format!("/v2/beta/app/blobs/{digest}")))
-        .bearer_auth(&push_token)
+        .post(app.url("/v2/alpha/app/blobs/uploads/"))
+        .bearer_auth(&reader)
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        denied.status(),
+        403,
+        "a read-only Berth token is denied outright"
+    );
     let body: Value = denied.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "DENIED");
     let anonymous_token = app
@@ -1244,4 +1265,47 @@ async fn a_public_registry_allows_anonymous_pulls_and_nothing_else(app: TestApp)
         .await;
     assert_eq!(private.body["public"], false);
     assert_eq!(anonymous("/v2/open/app/manifests/v1".into()).await, 401);
+}
+
+async fn oras_pushes_pulls_and_attaches_a_referrer(app: TestApp) {
+    registry(&app, "team").await;
+    let work = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new(format!("{root}/.tools/venv/bin/python"))
+        .arg(format!("{root}/tests/clients/oras_roundtrip.py"))
+        .args([
+            &host(&app),
+            &app.admin(),
+            "team/artifact",
+            work.path().to_str().unwrap(),
+        ])
+        // oras writes credentials to ~/.docker/config.json: keep them in the test's directory.
+        .env("HOME", work.path())
+        .env("DOCKER_CONFIG", work.path().join(".docker"))
+        .output()
+        .expect("the oras SDK is needed (make test installs it into .tools/venv)");
+    assert!(
+        output.status.success(),
+        "oras failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["push_status"], 201);
+    assert_eq!(report["attach_status"], 201);
+    assert_eq!(report["pulled"], "hello from oras\n");
+    let subject = report["subject"].as_str().unwrap();
+    let referrers = send(
+        &app,
+        "GET",
+        &format!("/v2/team/artifact/referrers/{subject}"),
+        &[],
+        vec![],
+    )
+    .await;
+    let index: Value = referrers.json().await.unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{index}");
+    assert_eq!(manifests[0]["annotations"]["org.example.kind"], "signature");
 }

@@ -133,6 +133,18 @@ pub fn authorize(
         Some(Ok(principal)) => {
             if actions.iter().all(|a| allows(&principal, repository, *a)) {
                 Ok(Some(principal))
+            } else if principal.access.is_some() {
+                // A registry token that lacks the scope: send the client for a new one.
+                let value = format!(
+                    "Bearer realm=\"{}/v2/token\",service=\"{}\",scope=\"{scope}\",error=\"insufficient_scope\"",
+                    base_url(state, request),
+                    state.service
+                );
+                Err(RegistryError::new(
+                    ErrorCode::Unauthorized,
+                    format!("the token does not allow {scope}"),
+                )
+                .header("WWW-Authenticate", value))
             } else {
                 Err(RegistryError::new(
                     ErrorCode::Denied,

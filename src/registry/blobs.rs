@@ -261,10 +261,15 @@ pub async fn session(
                 })?),
             };
             let mut reader = body.into_async_read();
-            let status = blobs
-                .append_upload(repository, id, start, &mut reader)
-                .await
-                .map_err(upload_error)?;
+            let status = match blobs.append_upload(repository, id, start, &mut reader).await {
+                Ok(status) => status,
+                Err(e) => {
+                    // Read what the client is still sending, so it gets the answer rather
+                    // than a broken connection.
+                    drain(&mut reader).await;
+                    return Err(upload_error(e));
+                }
+            };
             Ok(accepted(
                 repository,
                 id,
@@ -293,6 +298,12 @@ pub async fn session(
             "method not allowed on an upload",
         )),
     }
+}
+
+/// Reads and drops up to 64 MiB of a refused request's body.
+async fn drain(reader: &mut (dyn AsyncRead + Send + Unpin)) {
+    let mut limited = tokio::io::AsyncReadExt::take(reader, 64 * 1024 * 1024);
+    let _ = tokio::io::copy(&mut limited, &mut tokio::io::sink()).await;
 }
 
 /// The start of a `Content-Range: <start>-<end>` (optionally with a `bytes ` prefix).
