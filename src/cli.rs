@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// token realm that docker clients are sent to. Unset: taken from each request's Host.
     #[arg(long, env = "BERTH_BASE_URL")]
     pub base_url: Option<String>,
+
+    /// Bytes of manifests to keep in memory for fast pulls.
+    #[arg(long, env = "BERTH_MANIFEST_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub manifest_cache_bytes: u64,
 }
 
 /// Runs the parsed command line and turns its outcome into the process exit code.
@@ -217,6 +221,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: args.keys.auth(),
         secret_key: args.secret_key.map(Secret::new),
         base_url: args.base_url,
+        manifest_cache_bytes: args.manifest_cache_bytes,
     };
     let app = Application::build(&config).await?;
     let address = app.address();

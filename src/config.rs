@@ -89,4 +89,6 @@ pub struct ServeConfig {
     pub secret_key: Option<Secret<String>>,
     /// `BERTH_BASE_URL`: how clients reach this server (else taken from each request's Host).
     pub base_url: Option<String>,
+    /// Bytes of manifests kept in memory.
+    pub manifest_cache_bytes: u64,
 }

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
-use crate::registry::{self, RegistryState};
+use crate::registry::{self, ManifestCache, RegistryState};
 use crate::secrets::SecretBox;
 use crate::storage::FsBlobStore;
 use crate::{api, health, projections};
@@ -56,7 +56,9 @@ impl Application {
             authenticator: authenticator.clone(),
             base_url: config.base_url.clone(),
             service: "berth".to_owned(),
+            cache: ManifestCache::new(config.manifest_cache_bytes),
         });
+        registry.cache.spawn_follower(app.clone());
         Ok(Self {
             listener,
             address,

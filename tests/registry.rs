@@ -1309,3 +1309,63 @@ async fn oras_pushes_pulls_and_attaches_a_referrer(app: TestApp) {
     assert_eq!(manifests.len(), 1, "{index}");
     assert_eq!(manifests[0]["annotations"]["org.example.kind"], "signature");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_moved_through_one_instance_is_seen_by_another_that_cached_it() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("berth=debug")
+        .try_init();
+    let first = TestApp::spawn(Db::Postgres).await;
+    let second = first.sibling().await;
+    registry(&first, "team").await;
+    let config_digest = push_blob(&first, "team/app", b"{}").await;
+    let one = image_manifest(&config_digest, 2, &[], None, Some("application/x-one"));
+    let two = image_manifest(&config_digest, 2, &[], None, Some("application/x-two"));
+    let ct = [("Content-Type", OCI_MANIFEST)];
+    assert_eq!(
+        send(
+            &first,
+            "PUT",
+            "/v2/team/app/manifests/prod",
+            &ct,
+            one.clone()
+        )
+        .await
+        .status(),
+        201
+    );
+    let cached = send(&second, "GET", "/v2/team/app/manifests/prod", &[], vec![]).await;
+    assert_eq!(cached.bytes().await.unwrap().to_vec(), one);
+    assert_eq!(
+        send(
+            &first,
+            "PUT",
+            "/v2/team/app/manifests/prod",
+            &ct,
+            two.clone()
+        )
+        .await
+        .status(),
+        201
+    );
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = send(&second, "GET", "/v2/team/app/manifests/prod", &[], vec![])
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        if seen == two {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, two, "the other instance's cache followed the log");
+    let own = send(&first, "GET", "/v2/team/app/manifests/prod", &[], vec![]).await;
+    assert_eq!(
+        own.bytes().await.unwrap().to_vec(),
+        two,
+        "an instance reads its own writes at once"
+    );
+}

@@ -358,7 +358,7 @@ impl AuditApi {
             (_, Some(after)) if !after.is_empty() => position("after", Some(after))?,
             _ => app.backend().store().head().await.map_err(ApiError::from)?,
         };
-        let events = super::live::follow(app.clone(), start, filter)
+        let events = crate::app::follow(app.clone(), start, filter)
             .filter_map(|event| async move { event_body(event) })
             .boxed();
         Ok(EventStreamResponse::Ok(

@@ -5,7 +5,6 @@
 mod audit;
 mod common;
 pub mod error;
-mod live;
 mod registries;
 pub mod security;
 mod upstream_proxies;

@@ -3,12 +3,14 @@
 
 mod artifacts;
 mod audit;
+mod live;
 mod registries;
 mod upstream_proxies;
 
 use uuid::Uuid;
 
 pub use audit::{FieldChange, HistoryEntry, redact_secrets};
+pub use live::follow;
 pub use registries::{NewRegistry, RegistryChanges};
 
 pub use upstream_proxies::{AuthInput, NewUpstreamProxy, UpstreamProxyChanges};

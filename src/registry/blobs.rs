@@ -261,7 +261,10 @@ pub async fn session(
                 })?),
             };
             let mut reader = body.into_async_read();
-            let status = match blobs.append_upload(repository, id, start, &mut reader).await {
+            let status = match blobs
+                .append_upload(repository, id, start, &mut reader)
+                .await
+            {
                 Ok(status) => status,
                 Err(e) => {
                     // Read what the client is still sending, so it gets the answer rather

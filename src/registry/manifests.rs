@@ -2,6 +2,8 @@
 //! `/v2/<name>/tags/list`, `/v2/_catalog` and `/v2/<name>/referrers/<digest>`. Manifests are
 //! served byte for byte as pushed; pushes and deletions are recorded as repository events.
 
+use std::sync::Arc;
+
 use poem::http::{Method, StatusCode};
 use poem::{Body, Request, Response};
 use serde_json::json;
@@ -9,6 +11,7 @@ use sha2::Digest as _;
 
 use super::RegistryState;
 use super::access::{self, Action};
+use super::cache::CachedManifest;
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
 use crate::app::{AppError, Context};
 use crate::auth::Principal;
@@ -75,16 +78,50 @@ fn page_size(request: &Request) -> RegistryResult<u64> {
     }
 }
 
-async fn find(
+/// A manifest by tag or digest: from the cache, else from the read model and storage (and
+/// then cached).
+async fn cached(
     state: &RegistryState,
     repository: &RepositoryName,
     reference: &Reference,
-) -> RegistryResult<Option<ManifestRow>> {
+) -> RegistryResult<(Digest, Arc<CachedManifest>)> {
+    let unknown = || {
+        RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!("manifest {reference} is not in {repository}"),
+        )
+    };
+    let digest = match reference {
+        Reference::Digest(digest) => Some(digest.clone()),
+        Reference::Tag(tag) => state.cache.tag(repository, tag).await,
+    };
+    if let Some(digest) = &digest
+        && let Some(manifest) = state.cache.manifest(repository, digest).await
+    {
+        return Ok((digest.clone(), manifest));
+    }
+    let cacheable = state.cache.accepts_fills();
     let backend = state.app.backend();
-    Ok(match reference {
+    let row: ManifestRow = match reference {
         Reference::Tag(tag) => repositories::resolve_tag(backend, repository, tag).await?,
         Reference::Digest(digest) => repositories::manifest(backend, repository, digest).await?,
-    })
+    }
+    .ok_or_else(unknown)?;
+    let bytes = state.blobs.read(&row.digest).await?.ok_or_else(unknown)?;
+    let manifest = Arc::new(CachedManifest {
+        media_type: row.record.media_type,
+        bytes: bytes.into(),
+    });
+    if cacheable {
+        state
+            .cache
+            .put_manifest(repository, &row.digest, manifest.clone())
+            .await;
+        if let Reference::Tag(tag) = reference {
+            state.cache.put_tag(repository, tag, &row.digest).await;
+        }
+    }
+    Ok((row.digest, manifest))
 }
 
 /// `GET`, `HEAD`, `PUT` or `DELETE` of a manifest.
@@ -119,36 +156,37 @@ pub async fn manifest(
             let ctx = context(request, principal.as_ref());
             match &reference {
                 Reference::Digest(digest) => {
-                    state.app.delete_manifest(&ctx, repository, digest).await
+                    (state.app.delete_manifest(&ctx, repository, digest).await)
+                        .map_err(app_error)?;
+                    state
+                        .cache
+                        .forget_manifest(repository.as_str(), digest)
+                        .await;
                 }
-                Reference::Tag(tag) => state.app.delete_tag(&ctx, repository, tag).await,
+                Reference::Tag(tag) => {
+                    (state.app.delete_tag(&ctx, repository, tag).await).map_err(app_error)?;
+                    state
+                        .cache
+                        .forget_tag(repository.as_str(), tag.as_str())
+                        .await;
+                }
             }
-            .map_err(app_error)?;
             Ok(Response::builder()
                 .status(StatusCode::ACCEPTED)
                 .header("Content-Length", "0")
                 .finish())
         }
         _ => {
-            let unknown = || {
-                RegistryError::new(
-                    ErrorCode::ManifestUnknown,
-                    format!("manifest {reference} is not in {repository}"),
-                )
-            };
-            let row = find(state, repository, &reference)
-                .await?
-                .ok_or_else(unknown)?;
+            let (digest, manifest) = cached(state, repository, &reference).await?;
             let builder = Response::builder()
-                .header("Content-Type", row.record.media_type.as_str())
-                .header("Docker-Content-Digest", row.digest.as_str())
-                .header("ETag", format!("\"{}\"", row.digest))
-                .header("Content-Length", row.record.size.to_string());
+                .header("Content-Type", manifest.media_type.as_str())
+                .header("Docker-Content-Digest", digest.as_str())
+                .header("ETag", format!("\"{digest}\""))
+                .header("Content-Length", manifest.bytes.len().to_string());
             if method == Method::HEAD {
                 return Ok(builder.finish());
             }
-            let bytes = state.blobs.read(&row.digest).await?.ok_or_else(unknown)?;
-            Ok(builder.body(bytes))
+            Ok(builder.body(manifest.bytes.clone()))
         }
     }
 }
@@ -214,9 +252,15 @@ async fn put(
     let ctx = context(request, principal);
     state
         .app
-        .push_manifest(&ctx, repository, &digest, record, tag, missing)
+        .push_manifest(&ctx, repository, &digest, record, tag.clone(), missing)
         .await
         .map_err(app_error)?;
+    if let Some(tag) = &tag {
+        state
+            .cache
+            .forget_tag(repository.as_str(), tag.as_str())
+            .await;
+    }
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header("Location", format!("/v2/{repository}/manifests/{digest}"))

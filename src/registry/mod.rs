@@ -4,6 +4,7 @@
 
 mod access;
 mod blobs;
+mod cache;
 pub mod errcode;
 mod manifests;
 mod path;
@@ -22,6 +23,7 @@ use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
 use crate::projections::resources::Stored;
 use crate::storage::FsBlobStore;
 use access::Action;
+pub use cache::ManifestCache;
 use errcode::{ErrorCode, RegistryError, RegistryResult};
 use path::V2Route;
 
@@ -37,6 +39,8 @@ pub struct RegistryState {
     pub base_url: Option<String>,
     /// The `service` named in challenges and tokens.
     pub service: String,
+    /// Manifests and tag resolutions in memory.
+    pub cache: ManifestCache,
 }
 
 impl RegistryState {

@@ -96,10 +96,19 @@ impl TestApp {
         Self::start(data_dir, database, AuthConfig::default(), None).await
     }
 
-    /// A second server on the same database as this one (as another instance would be).
+    /// A second server on the same database and storage as this one, as another instance
+    /// behind the same load balancer would be.
     pub async fn sibling(&self) -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        Self::start(data_dir, self.database.clone(), AuthConfig::default(), None).await
+        let own = tempfile::tempdir().expect("temp dir");
+        let shared = self.data_dir.path().to_path_buf();
+        Self::start_at(
+            own,
+            shared,
+            self.database.clone(),
+            AuthConfig::default(),
+            None,
+        )
+        .await
     }
 
     async fn start(
@@ -108,9 +117,20 @@ impl TestApp {
         auth: AuthConfig,
         guard: Option<TestDatabase>,
     ) -> Self {
+        let path = data_dir.path().to_path_buf();
+        Self::start_at(data_dir, path, database, auth, guard).await
+    }
+
+    async fn start_at(
+        data_dir: tempfile::TempDir,
+        data_path: std::path::PathBuf,
+        database: DatabaseConfig,
+        auth: AuthConfig,
+        guard: Option<TestDatabase>,
+    ) -> Self {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data_dir.path().to_path_buf(),
+            data_dir: data_path,
             database: database.clone(),
             auth: AuthConfig {
                 jwt_secret: Some(Secret::new(JWT_SECRET.to_owned())),
@@ -118,6 +138,7 @@ impl TestApp {
             },
             secret_key: None,
             base_url: None,
+            manifest_cache_bytes: 16 * 1024 * 1024,
         };
         // The server runs on a runtime of its own, as in production; the test looks at the
         // database through a store of its own.
