@@ -31,4 +31,5 @@ fmt: ## Format the code
 	$(CARGO) fmt
 
 bench: deps ## Run the benchmarks (release build) and print their figures
+	@scripts/test-deps.sh --bench
 	scripts/with-postgres.sh $(CARGO) bench

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs when it is missing. System packages come from apt-get when
+# Installs what the test suite needs when it is missing (with --bench: what the benchmarks
+# need too). System packages come from apt-get when
 # running as root (otherwise the exact command is printed and the script fails); Python tools go
 # into a virtual environment under .tools/venv.
 set -euo pipefail
@@ -15,6 +16,11 @@ if [ -z "${BERTH_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ] && ! port_open 5432 &&
 fi
 # Real registry clients the tests drive.
 command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
+if [ "${1:-}" = "--bench" ]; then
+  # The peer registry and the load generator the benchmarks compare against.
+  command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+  command -v wrk >/dev/null 2>&1 || packages+=(wrk)
+fi
 # Python with venv, for the OpenAPI validator.
 if ! command -v python3 >/dev/null 2>&1; then
   packages+=(python3 python3-venv)

@@ -45,6 +45,7 @@ on_both_backends!(
     eight_concurrent_pushes_of_one_blob_leave_one_correct_copy,
     a_public_registry_allows_anonymous_pulls_and_nothing_else,
     oras_pushes_pulls_and_attaches_a_referrer,
+    the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -1367,5 +1368,135 @@ async fn a_tag_moved_through_one_instance_is_seen_by_another_that_cached_it() {
         own.bytes().await.unwrap().to_vec(),
         two,
         "an instance reads its own writes at once"
+    );
+}
+
+async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: TestApp) {
+    registry(&app, "team").await;
+    let config_digest = push_blob(&app, "team/api/server", b"{}").await;
+    let one = image_manifest(&config_digest, 2, &[], None, Some("application/x-one"));
+    let two = image_manifest(&config_digest, 2, &[], None, Some("application/x-two"));
+    let ct = [("Content-Type", OCI_MANIFEST)];
+    let deployer = app.token("deployer", "registry:write registry:read");
+    let put = |token: String, tag: &'static str, body: Vec<u8>| {
+        let app = &app;
+        async move {
+            app.client
+                .put(app.url(&format!("/v2/team/api/server/manifests/{tag}")))
+                .bearer_auth(token)
+                .header("Content-Type", OCI_MANIFEST)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(put(deployer.clone(), "prod", one.clone()).await, 201);
+    assert_eq!(put(deployer.clone(), "v1", one.clone()).await, 201);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        send(
+            &app,
+            "PUT",
+            "/v2/team/api/server/manifests/prod",
+            &ct,
+            two.clone()
+        )
+        .await
+        .status(),
+        201
+    );
+
+    let repos = app
+        .call("GET", "/api/v1/registries/team/repositories", None)
+        .await;
+    assert_eq!(repos.status, 200, "{}", repos.text);
+    assert_eq!(
+        repos.body["items"],
+        json!([{"name": "team/api/server", "image": "api/server"}])
+    );
+    let tags = app
+        .call("GET", "/api/v1/registries/team/tags?image=api/server", None)
+        .await;
+    let listed: Vec<(&str, &str)> = tags.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["tag"].as_str().unwrap(), t["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("prod", sha256(&two).as_str()),
+            ("v1", sha256(&one).as_str())
+        ]
+    );
+    let manifests = app
+        .call(
+            "GET",
+            "/api/v1/registries/team/manifests?image=api/server",
+            None,
+        )
+        .await;
+    let items = manifests.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["digest"], sha256(&two));
+    assert_eq!(items[0]["tags"], json!(["prod"]));
+    assert_eq!(items[1]["tags"], json!(["v1"]));
+    assert_eq!(items[0]["artifact_type"], "application/x-two");
+
+    let history = app
+        .call(
+            "GET",
+            "/api/v1/registries/team/tag-history?image=api/server&tag=prod",
+            None,
+        )
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    assert_eq!(history.body["digest"], sha256(&two));
+    let moves: Vec<(&str, &str)> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["digest"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (sha256(&one).as_str(), "deployer"),
+            (sha256(&two).as_str(), "alice")
+        ]
+    );
+    let at = between
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .replace(':', "%3A")
+        .replace('+', "%2B");
+    let then = app
+        .call(
+            "GET",
+            &format!("/api/v1/registries/team/tag-history?image=api/server&tag=prod&as_of={at}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        then.body["digest"],
+        sha256(&one),
+        "prod pointed to the first manifest then"
+    );
+    let bad = app
+        .call("GET", "/api/v1/registries/team/tags?image=Bad", None)
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("image"))
     );
 }

@@ -85,7 +85,7 @@ pub struct EventBody {
     pub recorded_at: OffsetDateTime,
 }
 
-fn event_body(event: RecordedEvent) -> Option<EventBody> {
+pub(super) fn event_body(event: RecordedEvent) -> Option<EventBody> {
     Some(EventBody {
         position: event.position,
         event_id: event.event_id,

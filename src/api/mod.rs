@@ -2,6 +2,7 @@
 //! `error.rs` for statuses. Its OpenAPI document is served at `/api/openapi.json` and
 //! `/api/openapi.yaml`, with an interactive page at `/api/docs`.
 
+mod artifacts;
 mod audit;
 mod common;
 pub mod error;
@@ -17,6 +18,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::app::App;
 use crate::auth::Authenticator;
+use artifacts::ArtifactsApi;
 use audit::AuditApi;
 use registries::RegistriesApi;
 use security::RequestId;
@@ -36,10 +38,10 @@ pub enum ApiTags {
     Audit,
 }
 
-type Apis = (RegistriesApi, UpstreamProxiesApi, AuditApi);
+type Apis = (RegistriesApi, ArtifactsApi, UpstreamProxiesApi, AuditApi);
 
 fn service() -> OpenApiService<Apis, ()> {
-    let apis = (RegistriesApi, UpstreamProxiesApi, AuditApi);
+    let apis = (RegistriesApi, ArtifactsApi, UpstreamProxiesApi, AuditApi);
     OpenApiService::new(apis, "Berth", env!("CARGO_PKG_VERSION")).description(
         "Control plane of Berth, an artifact registry for Docker (OCI) and Helm with upstream \
          pull-through proxies. Every change is recorded as events. Authenticate with \

@@ -108,3 +108,31 @@ impl App {
         )))
     }
 }
+
+impl App {
+    /// Every change to `tag` in `repository`: the events that moved or deleted it, oldest first.
+    pub async fn tag_history(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<Vec<crate::event_store::RecordedEvent>, AppError> {
+        let stream = StreamId::new(repository::CATEGORY, repository.as_str());
+        let events = self.backend.store().read_stream(&stream, until).await?;
+        Ok(events
+            .into_iter()
+            .filter(|event| {
+                crate::domain::stored::from_stored::<repository::RepositoryEvent>(
+                    &event.event_type,
+                    event.schema_version,
+                    &event.payload,
+                )
+                .is_ok_and(|e| match e {
+                    repository::RepositoryEvent::TagMoved { tag: t, .. }
+                    | repository::RepositoryEvent::TagDeleted { tag: t } => t == *tag,
+                    _ => false,
+                })
+            })
+            .collect())
+    }
+}

@@ -54,8 +54,11 @@ impl StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // Errors without an SQLSTATE come from the connection, not from the statement.
-        if e.code().is_none() {
+        // A closed connection or an I/O failure is the database being away; anything else
+        // (an SQL error, a type mismatch) is a fault to report, not to retry.
+        let io = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+            .any(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io || e.to_string().starts_with("error connecting") {
             Self::Unavailable(error_chain(&e))
         } else {
             Self::Database(Box::new(e))

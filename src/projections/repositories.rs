@@ -298,3 +298,82 @@ pub async fn referrers(
     .await?;
     rows.iter().map(|r| manifest_row(r)).collect()
 }
+
+/// A tag and what it points to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagRow {
+    /// The tag.
+    pub tag: String,
+    /// The manifest.
+    pub manifest: ManifestRow,
+    /// When it last moved.
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// Every tag of `repository` with its manifest, in order.
+pub async fn tag_rows(
+    backend: &Backend,
+    repository: &RepositoryName,
+) -> Result<Vec<TagRow>, StoreError> {
+    let rows = sql::query(
+        backend,
+        &format!(
+            "SELECT {MANIFEST_COLUMNS}, t.tag, t.updated_at FROM repository_tags t \
+             JOIN repository_manifests m ON m.repository = t.repository AND m.digest = t.digest \
+             WHERE t.repository = $1 ORDER BY t.tag"
+        ),
+        vec![repository.as_str().into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(TagRow {
+                manifest: manifest_row(row)?,
+                tag: row[5].text().unwrap_or_default().to_owned(),
+                updated_at: row[6]
+                    .time()
+                    .ok_or_else(|| StoreError::Corrupt("repository_tags: bad time".into()))?,
+            })
+        })
+        .collect()
+}
+
+/// Every manifest of `repository` with when it was pushed, newest first.
+pub async fn manifest_rows(
+    backend: &Backend,
+    repository: &RepositoryName,
+) -> Result<Vec<(ManifestRow, time::OffsetDateTime)>, StoreError> {
+    let rows = sql::query(
+        backend,
+        &format!(
+            "SELECT {MANIFEST_COLUMNS}, m.pushed_at FROM repository_manifests m \
+             WHERE m.repository = $1 ORDER BY m.pushed_at DESC, m.digest"
+        ),
+        vec![repository.as_str().into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let pushed = row[5]
+                .time()
+                .ok_or_else(|| StoreError::Corrupt("repository_manifests: bad time".into()))?;
+            Ok((manifest_row(row)?, pushed))
+        })
+        .collect()
+}
+
+/// The repositories of `registry` that hold manifests, in order.
+pub async fn repositories_of(backend: &Backend, registry: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sql::query(
+        backend,
+        // Names under "<registry>/" sort between it and "<registry>0" ('0' follows '/').
+        "SELECT DISTINCT repository FROM repository_manifests \
+         WHERE repository > $1 AND repository < $2 ORDER BY repository",
+        vec![format!("{registry}/").into(), format!("{registry}0").into()],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r[0].text().map(str::to_owned))
+        .collect())
+}
