@@ -12,7 +12,7 @@ use crate::domain::oci::{Digest, RepositoryName};
 use crate::storage::{BlobStore, UploadError, UploadId};
 
 /// How much of a blob is read and sent at a time.
-const STREAM_CHUNK: usize = 512 * 1024;
+const STREAM_CHUNK: usize = 2 * 1024 * 1024;
 
 fn digest(raw: &str) -> RegistryResult<Digest> {
     Digest::parse(raw).map_err(|e| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))
