@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::server::TestServer;
+use support::server::{TestServer, mint_token};
 
 /// A registry under test: its base URL and the header that authorises requests.
 struct Target {
@@ -248,26 +248,7 @@ async fn main() {
     let data_dir = dir.path().join("berth");
     std::fs::create_dir_all(&data_dir).unwrap();
     let data_dir_text = data_dir.to_str().unwrap().to_owned();
-    let token = String::from_utf8(
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args([
-                "token",
-                "--data-dir",
-                &data_dir_text,
-                "--sub",
-                "bench",
-                "--scope",
-                "admin",
-                "--ttl",
-                "1d",
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let token = mint_token(&data_dir_text, "bench", "admin");
     let berth = TestServer::start(&["--data-dir", &data_dir_text], &[("BERTH_LOG", "warn")]);
     let client = reqwest::Client::new();
     let created = client

@@ -7,27 +7,6 @@ use berth::event_store::{EventFilter, StreamId};
 use serde_json::{Value, json};
 use support::app::{Db, TestApp, now, sign, sign_with};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Postgres).await).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     registries_can_be_created_read_listed_changed_and_deleted,
     upstream_proxies_can_be_created_read_changed_and_deleted,

@@ -9,27 +9,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::app::{Db, SseReader, TestApp};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Postgres).await).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     the_log_is_filtered_by_kind_name_type_actor_time_and_position,
     a_history_reads_through_delete_and_recreate_with_what_changed,

@@ -3,11 +3,9 @@
 
 mod support;
 
-use std::process::Command;
-
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use support::server::TestServer;
+use support::server::{TestServer, mint_token};
 
 const CHUNK: usize = 1024 * 1024;
 const CHUNKS: usize = 1024;
@@ -22,24 +20,7 @@ fn chunk(i: usize) -> Vec<u8> {
 async fn a_one_gib_blob_is_pushed_and_pulled_in_flat_memory() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
-    let token = String::from_utf8(
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args([
-                "token",
-                "--data-dir",
-                &data_dir,
-                "--sub",
-                "big",
-                "--scope",
-                "admin",
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let token = mint_token(&data_dir, "big", "admin");
     let server = TestServer::start(&["--data-dir", &data_dir], &[]);
     let client = reqwest::Client::new();
     let base = server.base_url.clone();

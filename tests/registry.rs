@@ -12,27 +12,6 @@ use sha2::{Digest, Sha256};
 use support::app::{Db, TestApp};
 use support::oci;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestApp::spawn(super::Db::Postgres).await).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     skopeo_pushes_and_pulls_a_multi_layer_image_with_its_digests,
     skopeo_copies_a_multi_arch_index_whole,
@@ -946,6 +925,31 @@ async fn manifests_are_checked_served_as_pushed_and_deleted(app: TestApp) {
     .await;
     assert_eq!(error_code(again).await, "MANIFEST_UNKNOWN");
 
+    // Docker schema 2 manifests are kept and served with their own media type.
+    let docker = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer_digest, "size": 11}]
+    }))
+    .unwrap();
+    let docker_type = "application/vnd.docker.distribution.manifest.v2+json";
+    let pushed = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/docker",
+        &[("Content-Type", docker_type)],
+        docker.clone(),
+    )
+    .await;
+    assert_eq!(pushed.status(), 201);
+    let got = send(&app, "GET", "/v2/team/app/manifests/docker", &[], vec![]).await;
+    assert_eq!(got.headers()["content-type"], docker_type);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), docker);
+    let unsupported = send(&app, "POST", "/v2/team/app/manifests/docker", &[], vec![]).await;
+    assert_eq!(unsupported.status(), 405);
+    assert_eq!(error_code(unsupported).await, "UNSUPPORTED");
+
     let history = app
         .call("GET", "/api/v1/events?resource_name=team/app", None)
         .await;
@@ -974,7 +978,7 @@ async fn manifests_are_checked_served_as_pushed_and_deleted(app: TestApp) {
     assert_eq!(
         types,
         [
-            "pushed", "moved", "moved", "untagged", "untagged", "deleted"
+            "pushed", "moved", "moved", "untagged", "untagged", "deleted", "pushed", "moved"
         ]
     );
 }

@@ -2,6 +2,30 @@
 //! `berth serve` process on a free port.
 #![allow(dead_code)]
 
+/// Defines each listed test once per backend: `sqlite::name` and `postgres::name`, each
+/// calling `name(TestApp)` with a server on that backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestApp::spawn(super::Db::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestApp::spawn(super::Db::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
 pub mod app;
 pub mod oci;
 pub mod postgres;

@@ -124,3 +124,28 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+
+/// A token that `berth token` mints for the server keys in `data_dir`.
+pub fn mint_token(data_dir: &str, subject: &str, scope: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "token",
+            "--data-dir",
+            data_dir,
+            "--sub",
+            subject,
+            "--scope",
+            scope,
+            "--ttl",
+            "1d",
+        ])
+        .env_remove("BERTH_JWT_SECRET")
+        .output()
+        .expect("berth token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
