@@ -1317,9 +1317,6 @@ async fn oras_pushes_pulls_and_attaches_a_referrer(app: TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_moved_through_one_instance_is_seen_by_another_that_cached_it() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("berth=debug")
-        .try_init();
     let first = TestApp::spawn(Db::Postgres).await;
     let second = first.sibling().await;
     registry(&first, "team").await;
