@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run build test lint fmt bench deps openapi
+.PHONY: help run build test lint fmt bench deps openapi sdk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -19,6 +19,8 @@ deps: ## Install what the tests need when it is missing
 
 test: deps ## Install what is missing, start what the tests need, run every test
 	scripts/with-postgres.sh $(CARGO) test --all-targets
+	scripts/sdk.sh --check
+	scripts/sdk-test.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --check
@@ -26,6 +28,9 @@ lint: ## Formatting and clippy, as CI runs them
 
 openapi: ## Regenerate openapi/openapi.yaml from the code
 	$(CARGO) run --quiet --bin berth -- openapi > openapi/openapi.yaml
+
+sdk: ## Regenerate the Python and TypeScript SDKs from openapi/openapi.yaml
+	scripts/sdk.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt

@@ -21,6 +21,9 @@ if [ "${1:-}" = "--bench" ]; then
   command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
+# Java runs OpenAPI Generator (the SDK drift check); Node.js builds and tests the TypeScript SDK.
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 # Python with venv, for the OpenAPI validator.
 if ! command -v python3 >/dev/null 2>&1; then
   packages+=(python3 python3-venv)

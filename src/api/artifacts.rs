@@ -12,6 +12,7 @@ use super::audit::{EventBody, event_body};
 use super::common;
 use super::error::ApiError;
 use super::security::{BearerAuth, RequestId};
+use super::timestamp::Timestamp;
 use crate::app::App;
 use crate::auth::Scope;
 use crate::domain::oci::{RepositoryName, Tag};
@@ -270,13 +271,15 @@ impl ArtifactsApi {
         /// The tag.
         tag: Query<String>,
         /// Only the history up to this time (RFC 3339).
-        as_of: Query<Option<OffsetDateTime>>,
+        as_of: Query<Option<Timestamp>>,
     ) -> Result<TagHistoryResponse, ApiError> {
         auth.context(Scope::AuditRead, &request_id)?;
         let repository = repository(&common::name("name", &name)?.to_string(), &image)?;
         let tag_name =
             Tag::parse(&tag).map_err(|e| ApiError::invalid("TAG_INVALID", "tag", e.to_string()))?;
-        let events = app.tag_history(&repository, &tag_name, as_of.0).await?;
+        let events = app
+            .tag_history(&repository, &tag_name, as_of.0.map(|t| t.0))
+            .await?;
         let digest = events.last().and_then(|event| {
             match from_stored::<RepositoryEvent>(
                 &event.event_type,

@@ -16,6 +16,7 @@ use super::ApiTags;
 use super::common;
 use super::error::ApiError;
 use super::security::{BearerAuth, RequestId};
+use super::timestamp::Timestamp;
 use crate::app::{App, HistoryEntry};
 use crate::auth::Scope;
 use crate::domain::ResourceKind;
@@ -26,7 +27,7 @@ use crate::projections::resources::Document;
 
 /// The kinds of resources whose changes the log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+#[oai(rename = "ResourceKind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ResourceKindDto {
     /// An artifact registry.
     Registry,
@@ -279,9 +280,9 @@ impl AuditApi {
         /// Only changes by this actor.
         actor: Query<Option<String>>,
         /// Only changes recorded at or after this time (RFC 3339).
-        since: Query<Option<OffsetDateTime>>,
+        since: Query<Option<Timestamp>>,
         /// Only changes recorded at or before this time (RFC 3339).
-        until: Query<Option<OffsetDateTime>>,
+        until: Query<Option<Timestamp>>,
         /// Only events after this position.
         after: Query<Option<String>>,
         /// The previous page's `next_page_token` (same as `after`).
@@ -300,8 +301,8 @@ impl AuditApi {
             resource_name: resource_name.0,
             event_types: event_type.0,
             actor: actor.0,
-            since: since.0,
-            until: until.0,
+            since: since.0.map(|t| t.0),
+            until: until.0.map(|t| t.0),
         }
         .into_filter();
         let events = app.events(after, &filter, limit).await?;

@@ -8,6 +8,7 @@ mod common;
 pub mod error;
 mod registries;
 pub mod security;
+mod timestamp;
 mod upstream_proxies;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use super::ApiTags;
 use super::common::{self, ListParams, PackageTypeDto, SortField, SortOrder, etag};
 use super::error::ApiError;
 use super::security::{BearerAuth, RequestId};
+use super::timestamp::Timestamp;
 use crate::app::{App, NewRegistry, RegistryChanges};
 use crate::auth::Scope;
 use crate::domain::registry::Registry;
@@ -249,10 +250,10 @@ impl RegistriesApi {
         if_none_match: Header<Option<String>>,
         /// Show it as it stood at this time (RFC 3339), folded from its history; needs the
         /// `audit:read` scope. 404 when it did not exist then.
-        as_of: Query<Option<OffsetDateTime>>,
+        as_of: Query<Option<Timestamp>>,
     ) -> Result<RegistryResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
-        if let Some(time) = as_of.0 {
+        if let Some(Timestamp(time)) = as_of.0 {
             auth.context(Scope::AuditRead, &request_id)?;
             let name = common::name("name", &name)?;
             return match app.as_of::<Registry>(&name, time).await? {
