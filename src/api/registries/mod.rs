@@ -1,11 +1,14 @@
 //! `/api/v1/registries`: create, list, read, change and delete artifact registries.
 
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{ApiResponse, Object, OpenApi};
-use time::OffsetDateTime;
+
+mod models;
+
+pub use models::*;
 
 use super::ApiTags;
 use super::common::{self, ListParams, PackageTypeDto, SortField, SortOrder, etag};
@@ -16,131 +19,6 @@ use crate::app::{App, NewRegistry, RegistryChanges};
 use crate::auth::Scope;
 use crate::domain::registry::Registry;
 use crate::projections::resources::Stored;
-
-/// An artifact registry.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "Registry")]
-pub struct RegistryBody {
-    /// Its name: the first path component of everything in it (`host/<name>/<image>:<tag>`).
-    pub name: String,
-    /// What it holds.
-    pub package_type: PackageTypeDto,
-    /// What it is for.
-    pub description: Option<String>,
-    /// Free-form labels.
-    pub labels: Vec<String>,
-    /// Upstream proxy keys, tried in this order when an artifact is not found locally.
-    pub upstreams: Vec<String>,
-    /// Whether anyone may pull from it without credentials.
-    pub public: bool,
-    /// When it was created.
-    pub created_at: OffsetDateTime,
-    /// When it last changed.
-    pub updated_at: OffsetDateTime,
-    /// Its version; also its `ETag`.
-    pub version: u64,
-}
-
-impl From<Stored<Registry>> for RegistryBody {
-    fn from(stored: Stored<Registry>) -> Self {
-        let registry = stored.doc;
-        Self {
-            name: registry.name.to_string(),
-            package_type: registry.package_type.into(),
-            description: registry.description,
-            labels: registry.labels.as_slice().to_vec(),
-            upstreams: registry.upstreams.iter().map(ToString::to_string).collect(),
-            public: registry.public,
-            created_at: stored.created_at,
-            updated_at: stored.updated_at,
-            version: stored.version,
-        }
-    }
-}
-
-/// A registry to create.
-#[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct CreateRegistryRequest {
-    /// Starts with a lowercase letter; lowercase letters, digits, `_`, `.` and `-`; at most 255.
-    #[oai(validator(max_length = 255))]
-    pub name: String,
-    /// `DOCKER` or `HELM`.
-    pub package_type: PackageTypeDto,
-    /// What it is for (at most 1024 characters).
-    pub description: Option<String>,
-    /// Free-form labels (at most 50, each at most 128 characters).
-    #[oai(default)]
-    pub labels: Vec<String>,
-    /// Upstream proxy keys of the same package type, in the order to try them.
-    #[oai(default)]
-    pub upstreams: Vec<String>,
-    /// Whether anyone may pull without credentials (default false).
-    #[oai(default)]
-    pub public: bool,
-}
-
-/// Changes to a registry: only the fields sent change; `description: null` clears it.
-#[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct UpdateRegistryRequest {
-    /// New description, or null to clear it.
-    pub description: MaybeUndefined<String>,
-    /// New labels (replaces the list).
-    pub labels: Option<Vec<String>>,
-    /// New upstream list, in order (replaces the list).
-    pub upstreams: Option<Vec<String>>,
-    /// Make it public (anyone may pull) or private.
-    pub public: Option<bool>,
-}
-
-/// A page of registries.
-#[derive(Debug, Clone, Object)]
-pub struct RegistryPage {
-    /// The registries.
-    pub items: Vec<RegistryBody>,
-    /// Pass as `page_token` to get the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-/// Response to `create_registry`.
-#[derive(ApiResponse)]
-pub enum CreatedRegistry {
-    /// Created.
-    #[oai(status = 201)]
-    Created(
-        Json<RegistryBody>,
-        #[oai(header = "Location")] String,
-        #[oai(header = "ETag")] String,
-    ),
-}
-
-/// Response to reads and updates of one registry.
-#[derive(ApiResponse)]
-pub enum RegistryResponse {
-    /// The registry.
-    #[oai(status = 200)]
-    Ok(Json<RegistryBody>, #[oai(header = "ETag")] String),
-    /// It has not changed since the `If-None-Match` version.
-    #[oai(status = 304)]
-    NotModified,
-}
-
-/// Response to `list_registries`.
-#[derive(ApiResponse)]
-pub enum RegistryList {
-    /// One page.
-    #[oai(status = 200)]
-    Ok(Json<RegistryPage>),
-}
-
-/// Response to `delete_registry`.
-#[derive(ApiResponse)]
-pub enum DeletedRegistry {
-    /// Deleted.
-    #[oai(status = 204)]
-    Deleted,
-}
 
 /// The registries resource.
 pub struct RegistriesApi;
@@ -334,29 +212,5 @@ impl RegistriesApi {
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_registry(&ctx, &name, if_match).await?;
         Ok(DeletedRegistry::Deleted)
-    }
-}
-
-impl poem_openapi::types::Example for CreateRegistryRequest {
-    fn example() -> Self {
-        Self {
-            name: "team-images".into(),
-            package_type: PackageTypeDto::Docker,
-            description: Some("Images built by the platform team".into()),
-            labels: vec!["prod".into(), "team-platform".into()],
-            upstreams: vec!["dockerhub".into()],
-            public: false,
-        }
-    }
-}
-
-impl poem_openapi::types::Example for UpdateRegistryRequest {
-    fn example() -> Self {
-        Self {
-            description: MaybeUndefined::Value("Images of the platform team".into()),
-            labels: None,
-            upstreams: Some(vec!["quay".into(), "dockerhub".into()]),
-            public: None,
-        }
     }
 }
