@@ -230,8 +230,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  data:      {}", config.database.describe());
     println!("  health:    http://{address}/healthz   readiness: http://{address}/readyz");
     println!("  API:       http://{address}/api/v1   docs: http://{address}/api/docs");
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "berth".to_owned());
     println!(
-        "  token:     berth token --data-dir {} --sub $USER --scope admin",
+        "  token:     {program} token --data-dir {} --sub $USER --scope admin",
         config.data_dir.display()
     );
     app.run_until(shutdown_signal()).await.context("serving")
