@@ -95,8 +95,13 @@ pub fn base_url(state: &RegistryState, request: &Request) -> String {
     format!("http://{host}")
 }
 
-/// A 401 that tells the client where to get a token for `scope`.
-pub fn challenge(state: &RegistryState, request: &Request, scope: Option<String>) -> RegistryError {
+/// The `WWW-Authenticate` value that sends a client to the token endpoint.
+fn challenge_header(
+    state: &RegistryState,
+    request: &Request,
+    scope: Option<&str>,
+    error: Option<&str>,
+) -> String {
     let mut value = format!(
         "Bearer realm=\"{}/v2/token\",service=\"{}\"",
         base_url(state, request),
@@ -105,8 +110,18 @@ pub fn challenge(state: &RegistryState, request: &Request, scope: Option<String>
     if let Some(scope) = scope {
         value.push_str(&format!(",scope=\"{scope}\""));
     }
-    RegistryError::new(ErrorCode::Unauthorized, "authentication required")
-        .header("WWW-Authenticate", value)
+    if let Some(error) = error {
+        value.push_str(&format!(",error=\"{error}\""));
+    }
+    value
+}
+
+/// A 401 that tells the client where to get a token for `scope`.
+pub fn challenge(state: &RegistryState, request: &Request, scope: Option<String>) -> RegistryError {
+    RegistryError::new(ErrorCode::Unauthorized, "authentication required").header(
+        "WWW-Authenticate",
+        challenge_header(state, request, scope.as_deref(), None),
+    )
 }
 
 /// Lets the request through if the caller may do `actions` on `repository`; otherwise a 401
@@ -135,11 +150,8 @@ pub fn authorize(
                 Ok(Some(principal))
             } else if principal.access.is_some() {
                 // A registry token that lacks the scope: send the client for a new one.
-                let value = format!(
-                    "Bearer realm=\"{}/v2/token\",service=\"{}\",scope=\"{scope}\",error=\"insufficient_scope\"",
-                    base_url(state, request),
-                    state.service
-                );
+                let value =
+                    challenge_header(state, request, Some(&scope), Some("insufficient_scope"));
                 Err(RegistryError::new(
                     ErrorCode::Unauthorized,
                     format!("the token does not allow {scope}"),
