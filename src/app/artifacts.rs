@@ -4,10 +4,7 @@
 use super::{App, AppError, Context};
 use crate::domain::oci::{Digest, RepositoryName, Tag};
 use crate::domain::repository::{self, ManifestRecord, RepositoryCommand, decide};
-use crate::domain::stored::{SCHEMA_VERSION, to_stored};
-use crate::event_store::{
-    AppendRequest, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
-};
+use crate::event_store::{ExpectedVersion, StoreError, StreamId};
 use crate::projections::repositories;
 
 /// How often a repository command is retried when a concurrent push wins.
@@ -78,25 +75,8 @@ impl App {
             if events.is_empty() {
                 return Ok(());
             }
-            let events = events
-                .iter()
-                .map(|event| {
-                    let (event_type, payload) = to_stored(event);
-                    NewEvent::new(event_type, SCHEMA_VERSION, payload)
-                })
-                .collect();
-            let request = AppendRequest {
-                stream: StreamId::new(repository::CATEGORY, repository.as_str()),
-                expected: ExpectedVersion::Exact(version),
-                events,
-                metadata: Metadata {
-                    actor: Some(ctx.actor.clone()),
-                    correlation_id: Some(ctx.correlation_id.clone()),
-                    causation_id: None,
-                    command_id: Some(uuid::Uuid::now_v7()),
-                },
-                fingerprint: None,
-            };
+            let stream = StreamId::new(repository::CATEGORY, repository.as_str());
+            let request = super::request(ctx, stream, ExpectedVersion::Exact(version), &events);
             match self.backend.store().append(request).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionConflict { .. }) => continue,

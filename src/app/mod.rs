@@ -147,6 +147,20 @@ async fn append<D: Document, E: serde::Serialize>(
     expected: ExpectedVersion,
     events: &[E],
 ) -> Result<AppendOutcome, StoreError> {
+    backend
+        .store()
+        .append(request(ctx, stream_of::<D>(name), expected, events))
+        .await
+}
+
+/// The append of domain `events` to `stream` on behalf of `ctx`: metadata from the request,
+/// and the idempotency key's command id when there is one.
+fn request<E: serde::Serialize>(
+    ctx: &Context,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: &[E],
+) -> AppendRequest {
     let events = events
         .iter()
         .map(|event| {
@@ -154,25 +168,22 @@ async fn append<D: Document, E: serde::Serialize>(
             NewEvent::new(event_type, crate::domain::stored::SCHEMA_VERSION, payload)
         })
         .collect();
-    backend
-        .store()
-        .append(AppendRequest {
-            stream: stream_of::<D>(name),
-            expected,
-            events,
-            metadata: Metadata {
-                actor: Some(ctx.actor.clone()),
-                correlation_id: Some(ctx.correlation_id.clone()),
-                causation_id: None,
-                command_id: Some(
-                    ctx.idempotency
-                        .as_ref()
-                        .map_or_else(Uuid::now_v7, |i| i.command_id),
-                ),
-            },
-            fingerprint: ctx.idempotency.as_ref().map(|i| i.fingerprint.clone()),
-        })
-        .await
+    AppendRequest {
+        stream,
+        expected,
+        events,
+        metadata: Metadata {
+            actor: Some(ctx.actor.clone()),
+            correlation_id: Some(ctx.correlation_id.clone()),
+            causation_id: None,
+            command_id: Some(
+                ctx.idempotency
+                    .as_ref()
+                    .map_or_else(Uuid::now_v7, |i| i.command_id),
+            ),
+        },
+        fingerprint: ctx.idempotency.as_ref().map(|i| i.fingerprint.clone()),
+    }
 }
 
 /// Folds recorded events into the resource they describe, with its version and times; `None`
