@@ -3,6 +3,7 @@
 //! and `evolve(State, &Event) -> State`; facts from outside (which proxies exist, which
 //! registries use a proxy) are fetched first and carried in the command.
 
+pub mod chart;
 #[cfg(test)]
 mod given;
 pub mod manifest;
