@@ -1,12 +1,10 @@
 //! Queries on the `registries` and `upstream_proxies` read models.
 
-use time::OffsetDateTime;
-
 use super::resources::{Document, Stored};
+use super::sql::{self, Value};
 use crate::domain::registry::{Registry, UpstreamCatalog};
 use crate::domain::upstream_proxy::UpstreamProxy;
 use crate::domain::{PackageType, ResourceKind, ResourceName};
-use crate::event_store::sqlite::from_micros;
 use crate::event_store::{Backend, StoreError};
 
 /// How a list is ordered.
@@ -47,28 +45,19 @@ pub struct Page<T> {
     pub next_offset: Option<u64>,
 }
 
-enum Param {
-    Text(String),
-    Int(i64),
-}
+/// The columns [`select`] reads; the state is cast to text so both backends return it alike.
+const COLUMNS: &str = "CAST(state AS TEXT), version, created_at, updated_at";
 
-fn list_sql(table: &str, query: &ListQuery, postgres: bool) -> (String, Vec<Param>) {
-    let slot = |n: usize| {
-        if postgres {
-            format!("${n}")
-        } else {
-            format!("?{n}")
-        }
-    };
+fn list_sql(table: &str, query: &ListQuery, postgres: bool) -> (String, Vec<Value>) {
     let mut params = Vec::new();
-    let mut sql = format!("SELECT state, version, created_at, updated_at FROM {table} WHERE 1 = 1");
+    let mut sql = format!("SELECT {COLUMNS} FROM {table} WHERE 1 = 1");
     if let Some(package_type) = query.package_type {
-        params.push(Param::Text(package_type.as_str().to_owned()));
-        sql.push_str(&format!(" AND package_type = {}", slot(params.len())));
+        params.push(Value::Text(package_type.as_str().to_owned()));
+        sql.push_str(&format!(" AND package_type = ${}", params.len()));
     }
     if let Some(label) = &query.label {
-        params.push(Param::Text(label.clone()));
-        let n = slot(params.len());
+        params.push(Value::Text(label.clone()));
+        let n = format!("${}", params.len());
         sql.push_str(&if postgres {
             format!(" AND labels ? {n}")
         } else {
@@ -76,8 +65,8 @@ fn list_sql(table: &str, query: &ListQuery, postgres: bool) -> (String, Vec<Para
         });
     }
     if let Some(search) = &query.search {
-        params.push(Param::Text(search.clone()));
-        let n = slot(params.len());
+        params.push(Value::Text(search.clone()));
+        let n = format!("${}", params.len());
         sql.push_str(&if postgres {
             format!(" AND strpos(name, {n}) > 0")
         } else {
@@ -90,86 +79,33 @@ fn list_sql(table: &str, query: &ListQuery, postgres: bool) -> (String, Vec<Para
         SortKey::CreatedAt => format!(" ORDER BY created_at {direction}, name {direction}"),
     });
     // One more than asked, to know whether another page follows.
-    params.push(Param::Int(query.limit as i64 + 1));
-    sql.push_str(&format!(" LIMIT {}", slot(params.len())));
-    params.push(Param::Int(query.offset as i64));
-    sql.push_str(&format!(" OFFSET {}", slot(params.len())));
+    params.push(Value::Int(query.limit as i64 + 1));
+    sql.push_str(&format!(" LIMIT ${}", params.len()));
+    params.push(Value::Int(query.offset as i64));
+    sql.push_str(&format!(" OFFSET ${}", params.len()));
     (sql, params)
-}
-
-fn parse_state<D: Document>(value: serde_json::Value) -> Result<D, StoreError> {
-    serde_json::from_value(value)
-        .map_err(|e| StoreError::Corrupt(format!("{} state: {e}", D::TABLE)))
 }
 
 async fn select<D: Document>(
     backend: &Backend,
     sql: String,
-    params: Vec<Param>,
+    params: Vec<Value>,
 ) -> Result<Vec<Stored<D>>, StoreError> {
-    match backend {
-        Backend::Postgres(store) => {
-            let boxed: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = params
-                .into_iter()
-                .map(|p| match p {
-                    Param::Text(t) => {
-                        Box::new(t) as Box<dyn tokio_postgres::types::ToSql + Sync + Send>
-                    }
-                    Param::Int(i) => Box::new(i),
-                })
-                .collect();
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                boxed.iter().map(|b| b.as_ref() as _).collect();
-            let client = store.pool().get().await?;
-            let rows = client.query(&sql, &refs).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Stored {
-                        doc: parse_state(row.get(0))?,
-                        version: row.get::<_, i64>(1) as u64,
-                        created_at: row.get::<_, OffsetDateTime>(2),
-                        updated_at: row.get::<_, OffsetDateTime>(3),
-                    })
-                })
-                .collect()
-        }
-        Backend::Sqlite(store) => {
-            let values: Vec<rusqlite::types::Value> = params
-                .into_iter()
-                .map(|p| match p {
-                    Param::Text(t) => rusqlite::types::Value::Text(t),
-                    Param::Int(i) => rusqlite::types::Value::Integer(i),
-                })
-                .collect();
-            let conn = store.pool().get().await?;
-            let rows = conn
-                .interact(move |conn| {
-                    let mut statement = conn.prepare_cached(&sql)?;
-                    let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, i64>(2)?,
-                            row.get::<_, i64>(3)?,
-                        ))
-                    })?;
-                    rows.collect::<Result<Vec<_>, _>>()
-                })
-                .await??;
-            rows.into_iter()
-                .map(|(state, version, created, updated)| {
-                    let value = serde_json::from_str(&state)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Ok(Stored {
-                        doc: parse_state(value)?,
-                        version: version as u64,
-                        created_at: from_micros(created)?,
-                        updated_at: from_micros(updated)?,
-                    })
-                })
-                .collect()
-        }
-    }
+    let corrupt = |what: &str| StoreError::Corrupt(format!("{}: bad {what}", D::TABLE));
+    sql::query(backend, &sql, params)
+        .await?
+        .iter()
+        .map(|row| {
+            let state = row[0].text().ok_or_else(|| corrupt("state"))?;
+            Ok(Stored {
+                doc: serde_json::from_str(state)
+                    .map_err(|e| StoreError::Corrupt(format!("{} state: {e}", D::TABLE)))?,
+                version: row[1].int().ok_or_else(|| corrupt("version"))? as u64,
+                created_at: row[2].time().ok_or_else(|| corrupt("created_at"))?,
+                updated_at: row[3].time().ok_or_else(|| corrupt("updated_at"))?,
+            })
+        })
+        .collect()
 }
 
 /// One page of resources of kind `D`.
@@ -194,13 +130,8 @@ pub async fn get<D: Document>(
     backend: &Backend,
     name: &ResourceName,
 ) -> Result<Option<Stored<D>>, StoreError> {
-    let postgres = matches!(backend, Backend::Postgres(_));
-    let slot = if postgres { "$1" } else { "?1" };
-    let sql = format!(
-        "SELECT state, version, created_at, updated_at FROM {} WHERE name = {slot}",
-        D::TABLE
-    );
-    let rows = select::<D>(backend, sql, vec![Param::Text(name.to_string())]).await?;
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE name = $1", D::TABLE);
+    let rows = select::<D>(backend, sql, vec![Value::Text(name.to_string())]).await?;
     Ok(rows.into_iter().next())
 }
 

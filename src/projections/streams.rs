@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::event_store::sqlite::{from_micros, micros};
+use super::sql;
+use crate::event_store::sqlite::micros;
 use crate::event_store::{
     Backend, Projection, ProjectionError, RecordedEvent, StoreError, StreamId,
 };
@@ -100,52 +101,28 @@ const SELECT: &str = "SELECT category, stream_name, version, event_count, first_
 
 /// Every stream summary, ordered by category and name.
 pub async fn list(backend: &Backend) -> Result<Vec<StreamSummary>, StoreError> {
-    match backend {
-        Backend::Postgres(store) => {
-            let client = store.pool().get().await?;
-            let rows = client.query(SELECT, &[]).await?;
-            Ok(rows
-                .iter()
-                .map(|row| StreamSummary {
-                    stream: StreamId::new(row.get::<_, String>(0), row.get::<_, String>(1)),
-                    version: row.get::<_, i64>(2) as u64,
-                    event_count: row.get::<_, i64>(3) as u64,
-                    first_position: row.get::<_, i64>(4) as u64,
-                    last_position: row.get::<_, i64>(5) as u64,
-                    last_event_type: row.get(6),
-                    created_at: row.get(7),
-                    updated_at: row.get(8),
-                })
-                .collect())
-        }
-        Backend::Sqlite(store) => {
-            let conn = store.pool().get().await?;
-            conn.interact(|conn| {
-                let mut statement = conn.prepare_cached(SELECT)?;
-                let rows = statement.query_map([], |row| {
-                    let summary = StreamSummary {
-                        stream: StreamId::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?),
-                        version: row.get::<_, i64>(2)? as u64,
-                        event_count: row.get::<_, i64>(3)? as u64,
-                        first_position: row.get::<_, i64>(4)? as u64,
-                        last_position: row.get::<_, i64>(5)? as u64,
-                        last_event_type: row.get(6)?,
-                        created_at: OffsetDateTime::UNIX_EPOCH,
-                        updated_at: OffsetDateTime::UNIX_EPOCH,
-                    };
-                    Ok((summary, row.get::<_, i64>(7)?, row.get::<_, i64>(8)?))
-                })?;
-                rows.map(|row| {
-                    let (summary, created, updated) = row?;
-                    Ok(StreamSummary {
-                        created_at: from_micros(created)?,
-                        updated_at: from_micros(updated)?,
-                        ..summary
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stream_summaries: bad {what}"));
+    sql::query(backend, SELECT, Vec::new())
+        .await?
+        .iter()
+        .map(|row| {
+            let text = |i: usize, what| {
+                row[i]
+                    .text()
+                    .map(str::to_owned)
+                    .ok_or_else(|| corrupt(what))
+            };
+            let int = |i: usize, what| row[i].int().map(|v| v as u64).ok_or_else(|| corrupt(what));
+            Ok(StreamSummary {
+                stream: StreamId::new(text(0, "category")?, text(1, "stream_name")?),
+                version: int(2, "version")?,
+                event_count: int(3, "event_count")?,
+                first_position: int(4, "first_position")?,
+                last_position: int(5, "last_position")?,
+                last_event_type: text(6, "last_event_type")?,
+                created_at: row[7].time().ok_or_else(|| corrupt("created_at"))?,
+                updated_at: row[8].time().ok_or_else(|| corrupt("updated_at"))?,
             })
-            .await?
-        }
-    }
+        })
+        .collect()
 }
