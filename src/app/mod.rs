@@ -129,15 +129,11 @@ async fn load<D: Document>(backend: &Backend, name: &ResourceName) -> Result<Loa
         .store()
         .read_stream(&stream_of::<D>(name), None)
         .await?;
-    let mut state = None;
-    let mut version = 0;
-    for event in &events {
-        let domain: D::Event = from_stored(&event.event_type, event.schema_version, &event.payload)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        state = D::evolve(state, &domain);
-        version = event.stream_version;
-    }
-    Ok(Loaded { state, version })
+    Ok(Loaded {
+        state: fold_stored::<D>(&events)?.map(|stored| stored.doc),
+        // The stream's version, also when its last event deleted the resource.
+        version: events.last().map_or(0, |e| e.stream_version),
+    })
 }
 
 async fn append<D: Document, E: serde::Serialize>(
