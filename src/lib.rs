@@ -22,6 +22,7 @@ pub mod event_store;
 pub mod health;
 pub mod projections;
 pub mod registry;
+pub mod request_id;
 pub mod secrets;
 pub mod startup;
 pub mod storage;

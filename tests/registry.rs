@@ -1377,7 +1377,6 @@ async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: Te
     let config_digest = push_blob(&app, "team/api/server", b"{}").await;
     let one = image_manifest(&config_digest, 2, &[], None, Some("application/x-one"));
     let two = image_manifest(&config_digest, 2, &[], None, Some("application/x-two"));
-    let ct = [("Content-Type", OCI_MANIFEST)];
     let deployer = app.token("deployer", "registry:write registry:read");
     let put = |token: String, tag: &'static str, body: Vec<u8>| {
         let app = &app;
@@ -1403,7 +1402,10 @@ async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: Te
             &app,
             "PUT",
             "/v2/team/api/server/manifests/prod",
-            &ct,
+            &[
+                ("Content-Type", OCI_MANIFEST),
+                ("X-Request-Id", "deploy-42")
+            ],
             two.clone()
         )
         .await
@@ -1492,6 +1494,10 @@ async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: Te
         then.body["digest"],
         sha256(&one),
         "prod pointed to the first manifest then"
+    );
+    assert_eq!(
+        history.body["items"][1]["correlation_id"], "deploy-42",
+        "the push's request id is its events' correlation id"
     );
     let bad = app
         .call("GET", "/api/v1/registries/team/tags?image=Bad", None)

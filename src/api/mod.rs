@@ -14,7 +14,7 @@ mod upstream_proxies;
 use std::sync::Arc;
 
 use poem::endpoint::BoxEndpoint;
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::app::App;
@@ -22,7 +22,6 @@ use crate::auth::Authenticator;
 use artifacts::ArtifactsApi;
 use audit::AuditApi;
 use registries::RegistriesApi;
-use security::RequestId;
 use upstream_proxies::UpstreamProxiesApi;
 
 /// Operation groups.
@@ -74,30 +73,7 @@ pub fn routes(app: App, authenticator: Arc<Authenticator>) -> BoxEndpoint<'stati
         .nest("/api/docs", docs)
         .data(authenticator)
         .data(app)
-        .around(with_request_id)
         .catch_all_error(error::normalize)
+        .around(crate::request_id::middleware)
         .boxed()
-}
-
-/// Takes the client's `X-Request-Id` (or makes one), offers it to handlers and echoes it back.
-async fn with_request_id<E: Endpoint>(
-    next: Arc<E>,
-    mut request: Request,
-) -> poem::Result<Response> {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = match next.call(request).await {
-        Ok(output) => output.into_response(),
-        Err(e) => error::normalize(e).await,
-    };
-    if let Ok(value) = id.parse() {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    Ok(response)
 }

@@ -25,9 +25,7 @@ async fn check_token(request: &Request, bearer: Bearer) -> poem::Result<Principa
         .map_err(|e| ApiError::from(e).into())
 }
 
-/// The request id of this request: the client's `X-Request-Id` or a generated one.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub use crate::request_id::RequestId;
 
 impl BearerAuth {
     /// The use-case context, once the caller is known to hold `scope`.

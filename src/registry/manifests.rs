@@ -19,6 +19,7 @@ use crate::domain::manifest::{self, MAX_MANIFEST_BYTES, OCI_INDEX};
 use crate::domain::oci::{Digest, Reference, RepositoryName};
 use crate::domain::repository::{ManifestRecord, RepositoryError};
 use crate::projections::repositories::{self, ManifestRow};
+use crate::request_id::RequestId;
 use crate::storage::BlobStore;
 
 /// The most tags or repositories one page lists.
@@ -27,11 +28,7 @@ const MAX_PAGE: u64 = 1000;
 fn context(request: &Request, principal: Option<&Principal>) -> Context {
     Context {
         actor: principal.map_or_else(|| "anonymous".to_owned(), |p| p.subject.clone()),
-        correlation_id: request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned),
+        correlation_id: RequestId::of(request).0,
         idempotency: None,
     }
 }

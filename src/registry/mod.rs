@@ -95,7 +95,11 @@ impl RegistryState {
 
 /// The `/v2` routes, to mount at `/v2`, `/v2/` and `/v2/*rest`.
 pub fn endpoint(state: Arc<RegistryState>) -> poem::endpoint::BoxEndpoint<'static> {
-    dispatch.data(state).map_to_response().boxed()
+    dispatch
+        .data(state)
+        .around(crate::request_id::middleware)
+        .map_to_response()
+        .boxed()
 }
 
 #[handler]
