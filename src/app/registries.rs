@@ -24,6 +24,8 @@ pub struct NewRegistry {
     pub upstreams: Vec<ResourceName>,
     /// Whether anyone may pull without credentials.
     pub public: bool,
+    /// Whether pushes may replace existing versions.
+    pub allow_overwrite: bool,
 }
 
 /// Changes to a registry; `None` keeps a field.
@@ -37,6 +39,8 @@ pub struct RegistryChanges {
     pub upstreams: Option<Vec<ResourceName>>,
     /// New visibility.
     pub public: Option<bool>,
+    /// New overwrite policy.
+    pub allow_overwrite: Option<bool>,
 }
 
 impl App {
@@ -77,6 +81,7 @@ impl App {
             labels: new.labels,
             upstreams: new.upstreams,
             public: new.public,
+            allow_overwrite: new.allow_overwrite,
             known_upstreams: queries::proxy_catalog(&self.backend).await?,
             name_taken_by: holder.filter(|k| *k != ResourceKind::Registry),
         });
@@ -139,6 +144,7 @@ impl App {
                 labels: changes.labels.clone(),
                 upstreams: changes.upstreams.clone(),
                 public: changes.public,
+                allow_overwrite: changes.allow_overwrite,
                 known_upstreams,
             });
             let events = decide(&loaded.state, command)?;

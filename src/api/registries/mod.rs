@@ -62,6 +62,7 @@ impl RegistriesApi {
             labels: common::labels(&body.labels)?,
             upstreams: common::names("upstreams", &body.upstreams)?,
             public: body.public,
+            allow_overwrite: body.allow_overwrite,
         };
         let stored = app.create_registry(&ctx, new).await?;
         let location = format!("/api/v1/registries/{}", stored.doc.name);
@@ -182,6 +183,7 @@ impl RegistriesApi {
                 .map(|u| common::names("upstreams", u))
                 .transpose()?,
             public: body.public,
+            allow_overwrite: body.allow_overwrite,
         };
         let name = common::name("name", &name)?;
         let if_match = common::if_match(if_match.as_deref())?;

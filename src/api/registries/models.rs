@@ -25,6 +25,9 @@ pub struct RegistryBody {
     pub upstreams: Vec<String>,
     /// Whether anyone may pull from it without credentials.
     pub public: bool,
+    /// Whether a push may replace an existing version (Helm chart versions are immutable
+    /// otherwise).
+    pub allow_overwrite: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -43,6 +46,7 @@ impl From<Stored<Registry>> for RegistryBody {
             labels: registry.labels.as_slice().to_vec(),
             upstreams: registry.upstreams.iter().map(ToString::to_string).collect(),
             public: registry.public,
+            allow_overwrite: registry.allow_overwrite,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
             version: stored.version,
@@ -70,6 +74,10 @@ pub struct CreateRegistryRequest {
     /// Whether anyone may pull without credentials (default false).
     #[oai(default)]
     pub public: bool,
+    /// Whether a push may replace an existing version, such as a Helm chart version (default
+    /// false).
+    #[oai(default)]
+    pub allow_overwrite: bool,
 }
 
 /// Changes to a registry: only the fields sent change; `description: null` clears it.
@@ -84,6 +92,8 @@ pub struct UpdateRegistryRequest {
     pub upstreams: Option<Vec<String>>,
     /// Make it public (anyone may pull) or private.
     pub public: Option<bool>,
+    /// Allow or forbid pushes that replace an existing version.
+    pub allow_overwrite: Option<bool>,
 }
 
 /// A page of registries.
@@ -143,6 +153,7 @@ impl poem_openapi::types::Example for CreateRegistryRequest {
             labels: vec!["prod".into(), "team-platform".into()],
             upstreams: vec!["dockerhub".into()],
             public: false,
+            allow_overwrite: false,
         }
     }
 }
@@ -154,6 +165,7 @@ impl poem_openapi::types::Example for UpdateRegistryRequest {
             labels: None,
             upstreams: Some(vec!["quay".into(), "dockerhub".into()]),
             public: None,
+            allow_overwrite: None,
         }
     }
 }

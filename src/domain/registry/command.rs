@@ -34,6 +34,8 @@ pub struct CreateRegistry {
     pub upstreams: Vec<ResourceName>,
     /// Whether anyone may pull without credentials.
     pub public: bool,
+    /// Whether pushes may replace existing versions.
+    pub allow_overwrite: bool,
     /// Fact: the proxies that exist.
     pub known_upstreams: UpstreamCatalog,
     /// Fact: the kind of resource that already holds this name, if another kind does.
@@ -51,6 +53,8 @@ pub struct UpdateRegistry {
     pub upstreams: Option<Vec<ResourceName>>,
     /// New visibility.
     pub public: Option<bool>,
+    /// New overwrite policy.
+    pub allow_overwrite: Option<bool>,
     /// Fact: the proxies that exist.
     pub known_upstreams: UpstreamCatalog,
 }

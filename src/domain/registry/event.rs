@@ -46,6 +46,12 @@ pub enum RegistryEvent {
         /// Whether it is public now.
         public: bool,
     },
+    /// Whether pushes may replace existing versions changed.
+    #[serde(rename = "RegistryOverwritePolicySet")]
+    OverwritePolicySet {
+        /// Whether they may now.
+        allow_overwrite: bool,
+    },
     /// It was deleted.
     #[serde(rename = "RegistryDeleted")]
     Deleted {},

@@ -31,6 +31,10 @@ pub struct Registry {
     /// Whether anyone may pull without credentials.
     #[serde(default)]
     pub public: bool,
+    /// Whether a pushed artifact may replace an existing version (Helm chart versions are
+    /// immutable otherwise).
+    #[serde(default)]
+    pub allow_overwrite: bool,
 }
 
 /// A registry's state: `None` before creation and after deletion.
@@ -64,6 +68,11 @@ pub fn decide(
             if create.public {
                 events.push(RegistryEvent::VisibilityChanged { public: true });
             }
+            if create.allow_overwrite {
+                events.push(RegistryEvent::OverwritePolicySet {
+                    allow_overwrite: true,
+                });
+            }
             Ok(events)
         }
         RegistryCommand::Update(update) => {
@@ -81,6 +90,12 @@ pub fn decide(
             }
             if let Some(public) = update.public.filter(|p| *p != current.public) {
                 events.push(RegistryEvent::VisibilityChanged { public });
+            }
+            if let Some(allow_overwrite) = update
+                .allow_overwrite
+                .filter(|a| *a != current.allow_overwrite)
+            {
+                events.push(RegistryEvent::OverwritePolicySet { allow_overwrite });
             }
             Ok(events)
         }
@@ -110,6 +125,7 @@ pub fn evolve(state: RegistryState, event: &RegistryEvent) -> RegistryState {
             labels: labels.clone(),
             upstreams: upstreams.clone(),
             public: false,
+            allow_overwrite: false,
         }),
         (Some(registry), RegistryEvent::Described { description }) => Some(Registry {
             description: description.clone(),
@@ -125,6 +141,10 @@ pub fn evolve(state: RegistryState, event: &RegistryEvent) -> RegistryState {
         }),
         (Some(registry), RegistryEvent::VisibilityChanged { public }) => Some(Registry {
             public: *public,
+            ..registry
+        }),
+        (Some(registry), RegistryEvent::OverwritePolicySet { allow_overwrite }) => Some(Registry {
+            allow_overwrite: *allow_overwrite,
             ..registry
         }),
         (_, RegistryEvent::Deleted {}) => None,

@@ -30,6 +30,7 @@ fn create(upstreams: &[&str]) -> CreateRegistry {
         labels: Labels::parse(&["prod"]).unwrap(),
         upstreams: upstreams.iter().map(|u| name(u)).collect(),
         public: false,
+        allow_overwrite: false,
         known_upstreams: catalog(),
         name_taken_by: None,
     }
@@ -248,6 +249,40 @@ fn a_public_registry_records_its_visibility_and_can_be_made_private() {
         .given([created(&[])])
         .when(RegistryCommand::Update(UpdateRegistry {
             public: Some(false),
+            ..update()
+        }))
+        .then([]);
+}
+
+#[test]
+fn a_registry_may_allow_overwriting_from_creation_or_later() {
+    let state = registries()
+        .given([])
+        .when(RegistryCommand::Create(CreateRegistry {
+            allow_overwrite: true,
+            ..create(&[])
+        }))
+        .then([
+            created(&[]),
+            RegistryEvent::OverwritePolicySet {
+                allow_overwrite: true,
+            },
+        ]);
+    assert!(state.unwrap().allow_overwrite);
+    let state = registries()
+        .given([created(&[])])
+        .when(RegistryCommand::Update(UpdateRegistry {
+            allow_overwrite: Some(true),
+            ..update()
+        }))
+        .then([RegistryEvent::OverwritePolicySet {
+            allow_overwrite: true,
+        }]);
+    assert!(state.unwrap().allow_overwrite);
+    registries()
+        .given([created(&[])])
+        .when(RegistryCommand::Update(UpdateRegistry {
+            allow_overwrite: Some(false),
             ..update()
         }))
         .then([]);

@@ -35,7 +35,8 @@ class CreateRegistryRequest(BaseModel):
     labels: Optional[List[StrictStr]] = Field(default=None, description="Free-form labels (at most 50, each at most 128 characters).")
     upstreams: Optional[List[StrictStr]] = Field(default=None, description="Upstream proxy keys of the same package type, in the order to try them.")
     public: Optional[StrictBool] = Field(default=False, description="Whether anyone may pull without credentials (default false).")
-    __properties: ClassVar[List[str]] = ["name", "package_type", "description", "labels", "upstreams", "public"]
+    allow_overwrite: Optional[StrictBool] = Field(default=False, description="Whether a push may replace an existing version, such as a Helm chart version (default false).")
+    __properties: ClassVar[List[str]] = ["name", "package_type", "description", "labels", "upstreams", "public", "allow_overwrite"]
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -93,7 +94,8 @@ class CreateRegistryRequest(BaseModel):
             "description": obj.get("description"),
             "labels": obj.get("labels"),
             "upstreams": obj.get("upstreams"),
-            "public": obj.get("public") if obj.get("public") is not None else False
+            "public": obj.get("public") if obj.get("public") is not None else False,
+            "allow_overwrite": obj.get("allow_overwrite") if obj.get("allow_overwrite") is not None else False
         })
         return _obj
 

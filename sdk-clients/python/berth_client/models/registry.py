@@ -35,10 +35,11 @@ class Registry(BaseModel):
     labels: List[StrictStr] = Field(description="Free-form labels.")
     upstreams: List[StrictStr] = Field(description="Upstream proxy keys, tried in this order when an artifact is not found locally.")
     public: StrictBool = Field(description="Whether anyone may pull from it without credentials.")
+    allow_overwrite: StrictBool = Field(description="Whether a push may replace an existing version (Helm chart versions are immutable otherwise).")
     created_at: datetime = Field(description="When it was created.")
     updated_at: datetime = Field(description="When it last changed.")
     version: StrictInt = Field(description="Its version; also its `ETag`.")
-    __properties: ClassVar[List[str]] = ["name", "package_type", "description", "labels", "upstreams", "public", "created_at", "updated_at", "version"]
+    __properties: ClassVar[List[str]] = ["name", "package_type", "description", "labels", "upstreams", "public", "allow_overwrite", "created_at", "updated_at", "version"]
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -97,6 +98,7 @@ class Registry(BaseModel):
             "labels": obj.get("labels"),
             "upstreams": obj.get("upstreams"),
             "public": obj.get("public"),
+            "allow_overwrite": obj.get("allow_overwrite"),
             "created_at": obj.get("created_at"),
             "updated_at": obj.get("updated_at"),
             "version": obj.get("version")

@@ -31,7 +31,8 @@ class UpdateRegistryRequest(BaseModel):
     labels: Optional[List[StrictStr]] = Field(default=None, description="New labels (replaces the list).")
     upstreams: Optional[List[StrictStr]] = Field(default=None, description="New upstream list, in order (replaces the list).")
     public: Optional[StrictBool] = Field(default=None, description="Make it public (anyone may pull) or private.")
-    __properties: ClassVar[List[str]] = ["description", "labels", "upstreams", "public"]
+    allow_overwrite: Optional[StrictBool] = Field(default=None, description="Allow or forbid pushes that replace an existing version.")
+    __properties: ClassVar[List[str]] = ["description", "labels", "upstreams", "public", "allow_overwrite"]
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -87,7 +88,8 @@ class UpdateRegistryRequest(BaseModel):
             "description": obj.get("description"),
             "labels": obj.get("labels"),
             "upstreams": obj.get("upstreams"),
-            "public": obj.get("public")
+            "public": obj.get("public"),
+            "allow_overwrite": obj.get("allow_overwrite")
         })
         return _obj
 

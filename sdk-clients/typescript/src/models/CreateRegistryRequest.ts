@@ -51,6 +51,11 @@ export interface CreateRegistryRequest {
      * Whether anyone may pull without credentials (default false).
      */
     _public?: boolean;
+    /**
+     * Whether a push may replace an existing version, such as a Helm chart version (default
+     * false).
+     */
+    allowOverwrite?: boolean;
 }
 
 
@@ -80,6 +85,7 @@ export function CreateRegistryRequestFromJSONTyped(json: any, ignoreDiscriminato
         'labels': json['labels'] == null ? undefined : json['labels'],
         'upstreams': json['upstreams'] == null ? undefined : json['upstreams'],
         '_public': json['public'] == null ? undefined : json['public'],
+        'allowOverwrite': json['allow_overwrite'] == null ? undefined : json['allow_overwrite'],
     };
 }
 
@@ -100,6 +106,7 @@ export function CreateRegistryRequestToJSONTyped(value?: CreateRegistryRequest |
         'labels': value['labels'],
         'upstreams': value['upstreams'],
         'public': value['_public'],
+        'allow_overwrite': value['allowOverwrite'],
     };
 }
 

@@ -52,6 +52,11 @@ export interface Registry {
      */
     _public: boolean;
     /**
+     * Whether a push may replace an existing version (Helm chart versions are immutable
+     * otherwise).
+     */
+    allowOverwrite: boolean;
+    /**
      * When it was created.
      */
     createdAt: Date;
@@ -76,6 +81,7 @@ export function instanceOfRegistry(value: object): value is Registry {
     if (!('labels' in value) || value['labels'] === undefined) return false;
     if (!('upstreams' in value) || value['upstreams'] === undefined) return false;
     if ((!('_public' in (value as Record<string, any>)) && !('public' in (value as Record<string, any>))) || ((value as Record<string, any>)['_public'] === undefined && (value as Record<string, any>)['public'] === undefined)) return false;
+    if ((!('allowOverwrite' in (value as Record<string, any>)) && !('allow_overwrite' in (value as Record<string, any>))) || ((value as Record<string, any>)['allowOverwrite'] === undefined && (value as Record<string, any>)['allow_overwrite'] === undefined)) return false;
     if ((!('createdAt' in (value as Record<string, any>)) && !('created_at' in (value as Record<string, any>))) || ((value as Record<string, any>)['createdAt'] === undefined && (value as Record<string, any>)['created_at'] === undefined)) return false;
     if ((!('updatedAt' in (value as Record<string, any>)) && !('updated_at' in (value as Record<string, any>))) || ((value as Record<string, any>)['updatedAt'] === undefined && (value as Record<string, any>)['updated_at'] === undefined)) return false;
     if (!('version' in value) || value['version'] === undefined) return false;
@@ -98,6 +104,7 @@ export function RegistryFromJSONTyped(json: any, ignoreDiscriminator: boolean): 
         'labels': json['labels'],
         'upstreams': json['upstreams'],
         '_public': json['public'],
+        'allowOverwrite': json['allow_overwrite'],
         'createdAt': (json['created_at'] == null ? json['created_at'] : parseDateTime(json['created_at'])),
         'updatedAt': (json['updated_at'] == null ? json['updated_at'] : parseDateTime(json['updated_at'])),
         'version': json['version'],
@@ -121,6 +128,7 @@ export function RegistryToJSONTyped(value?: Registry | null, ignoreDiscriminator
         'labels': value['labels'],
         'upstreams': value['upstreams'],
         'public': value['_public'],
+        'allow_overwrite': value['allowOverwrite'],
         'created_at': value['createdAt'] == null ? value['createdAt'] : serializeDateTime(value['createdAt']),
         'updated_at': value['updatedAt'] == null ? value['updatedAt'] : serializeDateTime(value['updatedAt']),
         'version': value['version'],

@@ -35,6 +35,10 @@ export interface UpdateRegistryRequest {
      * Make it public (anyone may pull) or private.
      */
     _public?: boolean;
+    /**
+     * Allow or forbid pushes that replace an existing version.
+     */
+    allowOverwrite?: boolean;
 }
 
 /**
@@ -58,6 +62,7 @@ export function UpdateRegistryRequestFromJSONTyped(json: any, ignoreDiscriminato
         'labels': json['labels'] == null ? undefined : json['labels'],
         'upstreams': json['upstreams'] == null ? undefined : json['upstreams'],
         '_public': json['public'] == null ? undefined : json['public'],
+        'allowOverwrite': json['allow_overwrite'] == null ? undefined : json['allow_overwrite'],
     };
 }
 
@@ -76,6 +81,7 @@ export function UpdateRegistryRequestToJSONTyped(value?: UpdateRegistryRequest |
         'labels': value['labels'],
         'upstreams': value['upstreams'],
         'public': value['_public'],
+        'allow_overwrite': value['allowOverwrite'],
     };
 }
 
