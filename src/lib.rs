@@ -5,7 +5,8 @@
 //! - [`cli`] and [`config`]: flags and environment into typed configuration.
 //! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
 //! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes.
-//! - [`registry`]: the OCI Distribution API under `/v2`; [`storage`]: blobs and uploads.
+//! - [`registry`]: the data plane: the OCI Distribution API under `/v2` and the classic Helm
+//!   chart repository under `/helm`; [`storage`]: blobs and uploads.
 //! - [`app`]: use cases (load, decide, append); [`domain`]: value types and aggregates, pure.
 //! - [`secrets`]: sealing upstream passwords at rest.
 //! - [`event_store`]: the append-only log on PostgreSQL or SQLite, with inline projections.

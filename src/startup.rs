@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
-use crate::registry::{self, ManifestCache, RegistryState};
+use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
 use crate::storage::FsBlobStore;
 use crate::{api, health, projections};
@@ -56,7 +56,7 @@ impl Application {
             authenticator: authenticator.clone(),
             base_url: config.base_url.clone(),
             service: "berth".to_owned(),
-            cache: ManifestCache::new(config.manifest_cache_bytes),
+            cache: ReadCache::new(config.manifest_cache_bytes),
         });
         registry.cache.spawn_follower(app.clone());
         Ok(Self {
@@ -87,7 +87,8 @@ impl Application {
             .at("/readyz", get(health::readyz))
             .at("/v2", registry::endpoint(self.registry.clone()))
             .at("/v2/", registry::endpoint(self.registry.clone()))
-            .at("/v2/*rest", registry::endpoint(self.registry))
+            .at("/v2/*rest", registry::endpoint(self.registry.clone()))
+            .at("/helm/*rest", registry::helm::endpoint(self.registry))
             .nest("/", api::routes(self.app, self.authenticator))
             .data(store)
             .with(Tracing);

@@ -16,6 +16,7 @@ on_both_backends!(
     skopeo_pushes_and_pulls_a_multi_layer_image_with_its_digests,
     skopeo_copies_a_multi_arch_index_whole,
     clients_are_challenged_and_tokens_grant_only_what_scopes_allow,
+    the_token_endpoint_takes_oauth2_forms_with_refresh_tokens,
     blob_uploads_follow_the_spec,
     an_upload_resumes_after_a_restart,
     blobs_are_read_by_range_mounted_and_deleted,
@@ -373,6 +374,69 @@ async fn clients_are_challenged_and_tokens_grant_only_what_scopes_allow(app: Tes
     assert_eq!(
         decode_claims(anonymous_token["token"].as_str().unwrap())["access"][0]["actions"],
         json!([])
+    );
+}
+
+async fn the_token_endpoint_takes_oauth2_forms_with_refresh_tokens(app: TestApp) {
+    registry(&app, "alpha").await;
+    let reader = app.token("rita", "registry:read");
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/v2/token"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = post(vec![
+        ("grant_type", "password".into()),
+        ("username", "rita".into()),
+        ("password", reader.clone()),
+        ("service", "berth".into()),
+        ("client_id", "helm".into()),
+        ("access_type", "offline".into()),
+        ("scope", "repository:alpha/app:pull,push".into()),
+    ])
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "repository:alpha/app:pull,push");
+    assert_eq!(
+        decode_claims(body["access_token"].as_str().unwrap())["access"],
+        json!([{"type": "repository", "name": "alpha/app", "actions": ["pull"]}])
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = post(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh),
+        ("service", "berth".into()),
+        ("scope", "repository:alpha/app:pull".into()),
+    ])
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none());
+    let claims = decode_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "rita");
+    assert_eq!(claims["access"][0]["actions"], json!(["pull"]));
+
+    let (status, body) = post(vec![
+        ("grant_type", "password".into()),
+        ("password", "forged".into()),
+    ])
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = post(vec![("grant_type", "client_credentials".into())]).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("grant_type \"client_credentials\" is not supported")
     );
 }
 

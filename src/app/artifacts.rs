@@ -3,32 +3,50 @@
 
 use super::{App, AppError, Context};
 use crate::domain::oci::{Digest, RepositoryName, Tag};
-use crate::domain::repository::{self, ManifestRecord, RepositoryCommand, decide};
+use crate::domain::repository::{self, ManifestRecord, PushPolicy, RepositoryCommand, decide};
 use crate::event_store::{ExpectedVersion, StoreError, StreamId};
 use crate::projections::repositories;
 
 /// How often a repository command is retried when a concurrent push wins.
 const RETRIES: usize = 10;
 
+/// A manifest whose bytes are stored, to record as pushed.
+#[derive(Debug, Clone)]
+pub struct ManifestPush {
+    /// Its digest.
+    pub digest: Digest,
+    /// What it is.
+    pub record: ManifestRecord,
+    /// The tag it was pushed under, if any.
+    pub tag: Option<Tag>,
+    /// Referenced blobs and manifests the repository lacks.
+    pub missing: Vec<Digest>,
+}
+
 impl App {
-    /// Records a manifest push (and the tag move, when pushed by tag).
+    /// Records a manifest push (and the tag move, when pushed by tag), under the policy of the
+    /// repository's registry.
     pub async fn push_manifest(
         &self,
         ctx: &Context,
         repository: &RepositoryName,
-        digest: &Digest,
-        record: ManifestRecord,
-        tag: Option<Tag>,
-        missing: Vec<Digest>,
+        push: ManifestPush,
     ) -> Result<(), AppError> {
-        self.repository_command(ctx, repository, Some(digest), tag.as_ref(), || {
-            RepositoryCommand::PushManifest {
-                digest: digest.clone(),
-                record: record.clone(),
-                tag: tag.clone(),
-                missing: missing.clone(),
-            }
-        })
+        let registry = self.registry(&repository.registry()).await?;
+        let policy = PushPolicy::of(&registry.doc);
+        self.repository_command(
+            ctx,
+            repository,
+            Some(&push.digest),
+            push.tag.as_ref(),
+            || RepositoryCommand::PushManifest {
+                digest: push.digest.clone(),
+                record: Box::new(push.record.clone()),
+                tag: push.tag.clone(),
+                missing: push.missing.clone(),
+                policy,
+            },
+        )
         .await
     }
 

@@ -4,6 +4,7 @@
 //! the queries that read it. Projections may depend on `event_store` and the domain's value
 //! types; nothing here decides business rules.
 
+pub mod charts;
 pub mod repositories;
 pub mod resource_queries;
 pub mod resources;

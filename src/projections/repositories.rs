@@ -1,5 +1,6 @@
 //! `repository_manifests` and `repository_tags`: what each repository holds and where its tags
-//! point, kept from repository events; and the queries the registry answers from them.
+//! point, kept from repository events; and the queries the registry answers from them. The
+//! same events keep `helm_charts` (queried in [`super::charts`]).
 
 use async_trait::async_trait;
 
@@ -36,20 +37,45 @@ fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
             size,
             subject,
             artifact_type,
-        } => vec![Change {
-            sql: "INSERT INTO repository_manifests (repository, digest, media_type, size, subject, \
-                  artifact_type, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                  ON CONFLICT (repository, digest) DO NOTHING",
-            params: vec![
-                repository,
-                digest.to_string().into(),
-                media_type.into(),
-                Value::Int(size as i64),
-                subject.map(|s| s.to_string()).into(),
-                artifact_type.into(),
-                at,
-            ],
-        }],
+            chart,
+        } => {
+            let mut changes = vec![Change {
+                sql: "INSERT INTO repository_manifests (repository, digest, media_type, size, \
+                      subject, artifact_type, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                      ON CONFLICT (repository, digest) DO NOTHING",
+                params: vec![
+                    repository.clone(),
+                    digest.to_string().into(),
+                    media_type.into(),
+                    Value::Int(size as i64),
+                    subject.map(|s| s.to_string()).into(),
+                    artifact_type.into(),
+                    at,
+                ],
+            }];
+            if let Some(chart) = chart {
+                let registry = event.stream.name.split('/').next().unwrap_or_default();
+                let tag = chart.tag();
+                changes.push(Change {
+                    sql: "INSERT INTO helm_charts (repository, digest, registry, name, version, \
+                          tag, archive, provenance, metadata) \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                          ON CONFLICT (repository, digest) DO NOTHING",
+                    params: vec![
+                        repository,
+                        digest.to_string().into(),
+                        registry.into(),
+                        chart.name.into(),
+                        chart.version.into(),
+                        tag.into(),
+                        chart.archive.to_string().into(),
+                        chart.provenance.map(|p| p.to_string()).into(),
+                        chart.metadata.to_string().into(),
+                    ],
+                });
+            }
+            changes
+        }
         RepositoryEvent::TagMoved { tag, digest } => vec![Change {
             sql: "INSERT INTO repository_tags (repository, tag, digest, updated_at) \
                   VALUES ($1, $2, $3, $4) ON CONFLICT (repository, tag) DO UPDATE \
@@ -71,6 +97,10 @@ fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
                 params: vec![repository.clone(), digest.to_string().into()],
             },
             Change {
+                sql: "DELETE FROM helm_charts WHERE repository = $1 AND digest = $2",
+                params: vec![repository.clone(), digest.to_string().into()],
+            },
+            Change {
                 sql: "DELETE FROM repository_manifests WHERE repository = $1 AND digest = $2",
                 params: vec![repository, digest.to_string().into()],
             },
@@ -85,7 +115,7 @@ impl Projection for Repositories {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["repository_tags", "repository_manifests"]
+        &["helm_charts", "repository_tags", "repository_manifests"]
     }
 
     async fn apply_postgres(
@@ -146,6 +176,8 @@ fn manifest_row(row: &[Value]) -> Result<ManifestRow, StoreError> {
             size: row[2].int().ok_or_else(|| corrupt("size"))? as u64,
             subject: digest(&row[3]),
             artifact_type: row[4].text().map(str::to_owned),
+            // What a chart manifest holds is read from `helm_charts` when it is needed.
+            chart: None,
         },
     })
 }

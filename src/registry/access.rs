@@ -9,6 +9,7 @@ use poem::Request;
 use super::RegistryState;
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
 use crate::auth::{AuthError, Principal, Scope};
+use crate::domain::ResourceName;
 use crate::domain::oci::RepositoryName;
 
 /// What a request does to a repository.
@@ -43,33 +44,61 @@ impl Action {
     }
 }
 
+/// The token the caller presented, if any: `Bearer <jwt>` or `Basic <user:jwt>`.
+pub fn presented_token(request: &Request) -> Option<String> {
+    let header = request.headers().get("authorization")?.to_str().ok()?;
+    let (kind, value) = header.split_once(' ')?;
+    if kind.eq_ignore_ascii_case("bearer") {
+        Some(value.trim().to_owned())
+    } else if kind.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(value.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_user, password) = text.split_once(':')?;
+        Some(password.to_owned())
+    } else {
+        None
+    }
+}
+
 /// The caller's credentials, if it sent any: `Bearer <jwt>` or `Basic <user:jwt>`.
 pub fn credentials(
     state: &RegistryState,
     request: &Request,
 ) -> Option<Result<Principal, AuthError>> {
     let header = request.headers().get("authorization")?.to_str().ok()?;
-    let (kind, value) = header.split_once(' ')?;
-    let token = if kind.eq_ignore_ascii_case("bearer") {
-        value.trim().to_owned()
-    } else if kind.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD.decode(value.trim()).ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (_user, password) = text.split_once(':')?;
-        password.to_owned()
-    } else {
-        return Some(Err(AuthError::Missing));
+    let Some(token) = presented_token(request) else {
+        // An Authorization header of another kind, or one that cannot be read.
+        return header.split_once(' ').map(|_| Err(AuthError::Missing));
     };
     Some(state.authenticator.verify(&token))
 }
 
 /// Whether `principal` may do `action` on `repository`.
 pub fn allows(principal: &Principal, repository: &RepositoryName, action: Action) -> bool {
+    allows_where(principal, action, |name| name == repository.as_str())
+}
+
+/// Whether `principal` may do `action` in `registry`: on the repository of `chart` when it is
+/// known, else on some repository of the registry.
+pub fn allows_in_registry(
+    principal: &Principal,
+    registry: &ResourceName,
+    chart: Option<&str>,
+    action: Action,
+) -> bool {
+    let prefix = format!("{registry}/");
+    allows_where(principal, action, |name| match chart {
+        Some(chart) => name.strip_prefix(&prefix) == Some(chart),
+        None => name.starts_with(&prefix),
+    })
+}
+
+fn allows_where(principal: &Principal, action: Action, names: impl Fn(&str) -> bool) -> bool {
     match &principal.access {
         // A registry token grants exactly what it lists.
         Some(grants) => grants.iter().any(|grant| {
             grant.kind == "repository"
-                && grant.name == repository.as_str()
+                && names(&grant.name)
                 && grant.actions.iter().any(|a| a == action.as_str())
         }),
         None => match action {

@@ -1,10 +1,10 @@
-//! Hot reads: manifests by digest and tag resolutions, cached in memory (moka) and kept true
-//! by the event log. A follower reads repository events as they are committed, by this
-//! process or any other on the same database, and drops what they change; a process's own
-//! pushes also drop their entries at once, so it reads its own writes.
+//! Hot reads: manifests by digest, tag resolutions and rendered Helm indexes, cached in memory
+//! (moka) and kept true by the event log. A follower reads repository events as they are
+//! committed, by this process or any other on the same database, and drops what they change;
+//! a process's own pushes also drop their entries at once, so it reads its own writes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -25,18 +25,39 @@ pub struct CachedManifest {
     pub bytes: bytes::Bytes,
 }
 
-/// The caches `/v2` reads through.
+/// A rendered document (a Helm repository index) with its entity tag.
+#[derive(Debug, Clone)]
+pub struct CachedDocument {
+    /// The bytes to serve.
+    pub body: bytes::Bytes,
+    /// Its strong entity tag, quoted.
+    pub etag: String,
+}
+
+/// Permission to cache what is read from the database after it was taken: see
+/// [`ReadCache::ticket`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// The caches `/v2` and `/helm` read through.
 #[derive(Clone)]
-pub struct ManifestCache {
+pub struct ReadCache {
     manifests: Cache<(String, Digest), Arc<CachedManifest>>,
     tags: Cache<(String, String), Digest>,
+    /// Helm indexes by registry name.
+    indexes: Cache<String, Arc<CachedDocument>>,
+    /// Rendered Helm index entries by manifest and push time, which fix them.
+    index_entries: Cache<(Digest, i128), Arc<str>>,
     /// Set once the follower knows where it starts: before that nothing is cached, since
     /// nothing would drop an entry that a change made in the meantime.
     following: Arc<AtomicBool>,
+    /// Bumped before every invalidation, so that a fill that raced one is dropped.
+    generation: Arc<AtomicU64>,
 }
 
-impl ManifestCache {
-    /// Caches bounded to about `max_bytes` of manifests.
+impl ReadCache {
+    /// Caches bounded to about `max_bytes` of manifests, as much of Helm indexes and as much of
+    /// their rendered entries.
     pub fn new(max_bytes: u64) -> Self {
         Self {
             manifests: Cache::builder()
@@ -44,7 +65,16 @@ impl ManifestCache {
                 .max_capacity(max_bytes)
                 .build(),
             tags: Cache::builder().max_capacity(100_000).build(),
+            indexes: Cache::builder()
+                .weigher(|_, d: &Arc<CachedDocument>| d.body.len().try_into().unwrap_or(u32::MAX))
+                .max_capacity(max_bytes)
+                .build(),
+            index_entries: Cache::builder()
+                .weigher(|_, text: &Arc<str>| text.len().try_into().unwrap_or(u32::MAX))
+                .max_capacity(max_bytes)
+                .build(),
             following: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -52,10 +82,35 @@ impl ManifestCache {
         self.following.load(Ordering::Acquire)
     }
 
-    /// Whether what is read from the database from now on may be cached: check it before
-    /// the read, so that nothing read before the follower started is kept.
-    pub fn accepts_fills(&self) -> bool {
+    /// Take a ticket before reading from the database; what was read may be cached with it
+    /// only if nothing was invalidated in between (and the follower is running).
+    pub fn ticket(&self) -> Option<Ticket> {
         self.active()
+            .then(|| Ticket(self.generation.load(Ordering::Acquire)))
+    }
+
+    fn valid(&self, ticket: Ticket) -> bool {
+        self.generation.load(Ordering::Acquire) == ticket.0
+    }
+
+    /// Inserts `value` under `key` if `ticket` is still valid; re-checks after the insert, so
+    /// that an invalidation racing the insert cannot leave a stale entry behind.
+    async fn fill<K, V>(&self, cache: &Cache<K, V>, key: K, value: V, ticket: Ticket)
+    where
+        K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        if !self.valid(ticket) {
+            return;
+        }
+        cache.insert(key.clone(), value).await;
+        if !self.valid(ticket) {
+            cache.invalidate(&key).await;
+        }
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The cached manifest `digest` of `repository`.
@@ -75,10 +130,10 @@ impl ManifestCache {
         repository: &RepositoryName,
         digest: &Digest,
         manifest: Arc<CachedManifest>,
+        ticket: Ticket,
     ) {
-        self.manifests
-            .insert((repository.to_string(), digest.clone()), manifest)
-            .await;
+        let key = (repository.to_string(), digest.clone());
+        self.fill(&self.manifests, key, manifest, ticket).await;
     }
 
     /// The cached resolution of `tag` in `repository`.
@@ -92,17 +147,20 @@ impl ManifestCache {
     }
 
     /// Remembers where `tag` points.
-    pub async fn put_tag(&self, repository: &RepositoryName, tag: &Tag, digest: &Digest) {
-        if !self.active() {
-            return;
-        }
-        self.tags
-            .insert((repository.to_string(), tag.to_string()), digest.clone())
-            .await;
+    pub async fn put_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+        digest: &Digest,
+        ticket: Ticket,
+    ) {
+        let key = (repository.to_string(), tag.to_string());
+        self.fill(&self.tags, key, digest.clone(), ticket).await;
     }
 
     /// Drops a tag's resolution.
     pub async fn forget_tag(&self, repository: &str, tag: &str) {
+        self.bump();
         self.tags
             .invalidate(&(repository.to_owned(), tag.to_owned()))
             .await;
@@ -110,9 +168,40 @@ impl ManifestCache {
 
     /// Drops a manifest.
     pub async fn forget_manifest(&self, repository: &str, digest: &Digest) {
+        self.bump();
         self.manifests
             .invalidate(&(repository.to_owned(), digest.clone()))
             .await;
+    }
+
+    /// The cached Helm index of `registry`.
+    pub async fn index(&self, registry: &str) -> Option<Arc<CachedDocument>> {
+        if !self.active() {
+            return None;
+        }
+        self.indexes.get(registry).await
+    }
+
+    /// Remembers the Helm index of `registry`.
+    pub async fn put_index(&self, registry: &str, index: Arc<CachedDocument>, ticket: Ticket) {
+        self.fill(&self.indexes, registry.to_owned(), index, ticket)
+            .await;
+    }
+
+    /// A rendered Helm index entry. Entries are immutable, so they need no invalidation.
+    pub async fn index_entry(&self, key: &(Digest, i128)) -> Option<Arc<str>> {
+        self.index_entries.get(key).await
+    }
+
+    /// Remembers a rendered Helm index entry.
+    pub async fn put_index_entry(&self, key: (Digest, i128), text: Arc<str>) {
+        self.index_entries.insert(key, text).await;
+    }
+
+    /// Drops the Helm index of `registry`.
+    pub async fn forget_index(&self, registry: &str) {
+        self.bump();
+        self.indexes.invalidate(registry).await;
     }
 
     /// Drops what one recorded event changes.
@@ -121,6 +210,10 @@ impl ManifestCache {
             return;
         }
         let repository = event.stream.name.as_str();
+        // Any change to a repository may change its registry's Helm index.
+        if let Some((registry, _)) = repository.split_once('/') {
+            self.forget_index(registry).await;
+        }
         let Ok(event) =
             from_stored::<RepositoryEvent>(&event.event_type, event.schema_version, &event.payload)
         else {

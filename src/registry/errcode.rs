@@ -1,5 +1,6 @@
 //! The one table of OCI distribution error codes and the HTTP statuses they answer with. Every
-//! `/v2` failure leaves as `{"errors": [{"code", "message", "detail"}]}`.
+//! `/v2` failure leaves as `{"errors": [{"code", "message", "detail"}]}`; `/helm` answers with
+//! the same statuses in the shape its clients read (see [`super::helm`]).
 
 use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
@@ -32,6 +33,14 @@ pub enum ErrorCode {
     Unauthorized,
     /// Access is denied.
     Denied,
+    /// The tag exists and may not move (an immutable chart version).
+    TagImmutable,
+    /// A Helm chart upload is not a valid chart.
+    ChartInvalid,
+    /// What the path names does not exist (outside the specification's codes).
+    NotFound,
+    /// The body is larger than the route accepts.
+    TooLarge,
     /// The operation is not supported here.
     Unsupported,
     /// Too many requests.
@@ -61,6 +70,10 @@ impl ErrorCode {
             SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
             Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Denied => ("DENIED", StatusCode::FORBIDDEN),
+            TagImmutable => ("DENIED", StatusCode::CONFLICT),
+            ChartInvalid => ("CHART_INVALID", StatusCode::BAD_REQUEST),
+            NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            TooLarge => ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
             Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
@@ -113,6 +126,21 @@ impl RegistryError {
     /// The error's code.
     pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    /// The status it answers with.
+    pub fn status_code(&self) -> StatusCode {
+        self.status.unwrap_or(self.code.describe().1)
+    }
+
+    /// Its message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The headers it adds.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
     }
 
     /// An internal failure: logged with its cause, shown without it.

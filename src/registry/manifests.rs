@@ -7,47 +7,19 @@ use std::sync::Arc;
 use poem::http::{Method, StatusCode};
 use poem::{Body, Request, Response};
 use serde_json::json;
-use sha2::Digest as _;
 
-use super::RegistryState;
 use super::access::{self, Action};
 use super::cache::CachedManifest;
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
-use crate::app::{AppError, Context};
+use super::{RegistryState, app_error, context, push};
 use crate::auth::Principal;
-use crate::domain::manifest::{self, MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::domain::manifest::{MAX_MANIFEST_BYTES, OCI_INDEX};
 use crate::domain::oci::{Digest, Reference, RepositoryName};
-use crate::domain::repository::{ManifestRecord, RepositoryError};
 use crate::projections::repositories::{self, ManifestRow};
-use crate::request_id::RequestId;
 use crate::storage::BlobStore;
 
 /// The most tags or repositories one page lists.
 const MAX_PAGE: u64 = 1000;
-
-fn context(request: &Request, principal: Option<&Principal>) -> Context {
-    Context {
-        actor: principal.map_or_else(|| "anonymous".to_owned(), |p| p.subject.clone()),
-        correlation_id: RequestId::of(request).0,
-        idempotency: None,
-    }
-}
-
-fn app_error(e: AppError) -> RegistryError {
-    match e {
-        AppError::Repository(RepositoryError::ReferencesMissing(missing)) => RegistryError::new(
-            ErrorCode::ManifestBlobUnknown,
-            RepositoryError::ReferencesMissing(missing.clone()).to_string(),
-        )
-        .detail(json!({ "missing": missing.iter().map(Digest::as_str).collect::<Vec<_>>() })),
-        AppError::Repository(e @ RepositoryError::ManifestUnknown(_))
-        | AppError::Repository(e @ RepositoryError::TagUnknown(_)) => {
-            RegistryError::new(ErrorCode::ManifestUnknown, e.to_string())
-        }
-        AppError::Store(e) => e.into(),
-        other => RegistryError::internal(&other),
-    }
-}
 
 fn reference(raw: &str) -> RegistryResult<Reference> {
     Reference::parse(raw).map_err(|e| {
@@ -97,7 +69,7 @@ async fn cached(
     {
         return Ok((digest.clone(), manifest));
     }
-    let cacheable = state.cache.accepts_fills();
+    let ticket = state.cache.ticket();
     let backend = state.app.backend();
     let row: ManifestRow = match reference {
         Reference::Tag(tag) => repositories::resolve_tag(backend, repository, tag).await?,
@@ -109,13 +81,16 @@ async fn cached(
         media_type: row.record.media_type,
         bytes: bytes.into(),
     });
-    if cacheable {
+    if let Some(ticket) = ticket {
         state
             .cache
-            .put_manifest(repository, &row.digest, manifest.clone())
+            .put_manifest(repository, &row.digest, manifest.clone(), ticket)
             .await;
         if let Reference::Tag(tag) = reference {
-            state.cache.put_tag(repository, tag, &row.digest).await;
+            state
+                .cache
+                .put_tag(repository, tag, &row.digest, ticket)
+                .await;
         }
     }
     Ok((row.digest, manifest))
@@ -168,6 +143,11 @@ pub async fn manifest(
                         .await;
                 }
             }
+            // A chart's tag or manifest going changes its registry's Helm index.
+            state
+                .cache
+                .forget_index(repository.registry().as_str())
+                .await;
             Ok(Response::builder()
                 .status(StatusCode::ACCEPTED)
                 .header("Content-Length", "0")
@@ -201,69 +181,24 @@ async fn put(
         .await
         .map_err(|_| {
             RegistryError::new(
-                ErrorCode::SizeInvalid,
+                ErrorCode::TooLarge,
                 format!("a manifest may be at most {MAX_MANIFEST_BYTES} bytes"),
             )
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
         })?;
-    let digest = Digest::from_sha256(&sha2::Sha256::digest(&bytes));
-    let tag = match reference {
-        Reference::Digest(named) if named != digest => {
-            return Err(RegistryError::new(
-                ErrorCode::DigestInvalid,
-                format!("the manifest hashes to {digest}, not {named}"),
-            ));
-        }
-        Reference::Digest(_) => None,
-        Reference::Tag(tag) => Some(tag),
-    };
     let content_type = request
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok());
-    let parsed = manifest::parse(&bytes, content_type)
-        .map_err(|e| RegistryError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
-    let mut missing = Vec::new();
-    for blob in &parsed.blobs {
-        if !state.blobs.is_linked(repository, &blob.digest).await? {
-            missing.push(blob.digest.clone());
-        }
-    }
-    for child in &parsed.manifests {
-        if repositories::manifest(state.app.backend(), repository, &child.digest)
-            .await?
-            .is_none()
-        {
-            missing.push(child.digest.clone());
-        }
-    }
-    if missing.is_empty() {
-        state.blobs.put(&digest, &bytes).await?;
-    }
-    let record = ManifestRecord {
-        media_type: parsed.media_type.clone(),
-        size: bytes.len() as u64,
-        subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
-        artifact_type: parsed.artifact_type.clone(),
-    };
     let ctx = context(request, principal);
-    state
-        .app
-        .push_manifest(&ctx, repository, &digest, record, tag.clone(), missing)
-        .await
-        .map_err(app_error)?;
-    if let Some(tag) = &tag {
-        state
-            .cache
-            .forget_tag(repository.as_str(), tag.as_str())
-            .await;
-    }
+    let stored =
+        push::store_manifest(state, &ctx, repository, &bytes, content_type, reference).await?;
+    let digest = stored.digest;
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header("Location", format!("/v2/{repository}/manifests/{digest}"))
         .header("Docker-Content-Digest", digest.as_str())
         .header("Content-Length", "0");
-    if let Some(subject) = &parsed.subject {
+    if let Some(subject) = &stored.manifest.subject {
         builder = builder.header("OCI-Subject", subject.digest.as_str());
     }
     Ok(builder.finish())

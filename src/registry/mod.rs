@@ -1,13 +1,16 @@
 //! The data plane: the OCI Distribution API under `/v2` for docker, podman, skopeo, oras and
-//! helm. Handlers parse the path ([`path`]), authorise ([`access`]), and answer through the
-//! one error table ([`errcode`]). Blob bytes go through [`crate::storage`].
+//! helm, and the classic Helm chart repository under `/helm` ([`helm`]). Handlers parse the
+//! path ([`path`]), authorise ([`access`]), and answer through the one error table
+//! ([`errcode`]). Blob bytes go through [`crate::storage`].
 
-mod access;
+pub mod access;
 mod blobs;
 mod cache;
 pub mod errcode;
+pub mod helm;
 mod manifests;
 mod path;
+pub mod push;
 mod token;
 
 use std::sync::Arc;
@@ -16,14 +19,16 @@ use poem::http::Method;
 use poem::web::Data;
 use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
 
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, Context};
 use crate::auth::{Authenticator, Principal};
 use crate::domain::oci::RepositoryName;
 use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
+use crate::domain::repository::RepositoryError;
 use crate::projections::resources::Stored;
+use crate::request_id::RequestId;
 use crate::storage::FsBlobStore;
 use access::Action;
-pub use cache::ManifestCache;
+pub use cache::{CachedDocument, ReadCache};
 use errcode::{ErrorCode, RegistryError, RegistryResult};
 use path::V2Route;
 
@@ -40,7 +45,7 @@ pub struct RegistryState {
     /// The `service` named in challenges and tokens.
     pub service: String,
     /// Manifests and tag resolutions in memory.
-    pub cache: ManifestCache,
+    pub cache: ReadCache,
 }
 
 impl RegistryState {
@@ -93,6 +98,43 @@ impl RegistryState {
     }
 }
 
+/// Who is acting, for the events a request records.
+pub fn context(request: &Request, principal: Option<&Principal>) -> Context {
+    Context {
+        actor: principal.map_or_else(|| "anonymous".to_owned(), |p| p.subject.clone()),
+        correlation_id: RequestId::of(request).0,
+        idempotency: None,
+    }
+}
+
+/// The `/v2` answer to a refused or failed use case.
+pub fn app_error(e: AppError) -> RegistryError {
+    match e {
+        AppError::Repository(RepositoryError::ReferencesMissing(missing)) => RegistryError::new(
+            ErrorCode::ManifestBlobUnknown,
+            RepositoryError::ReferencesMissing(missing.clone()).to_string(),
+        )
+        .detail(serde_json::json!({
+            "missing": missing.iter().map(|d| d.as_str()).collect::<Vec<_>>()
+        })),
+        AppError::Repository(e @ RepositoryError::ManifestUnknown(_))
+        | AppError::Repository(e @ RepositoryError::TagUnknown(_)) => {
+            RegistryError::new(ErrorCode::ManifestUnknown, e.to_string())
+        }
+        AppError::Repository(e @ RepositoryError::TagExists(_)) => {
+            RegistryError::new(ErrorCode::TagImmutable, e.to_string())
+        }
+        AppError::Repository(e @ RepositoryError::NotAChart) => {
+            RegistryError::new(ErrorCode::ManifestInvalid, e.to_string())
+        }
+        AppError::Registry(RegistryRefusal::NotFound) => {
+            RegistryError::new(ErrorCode::NameUnknown, "the registry does not exist")
+        }
+        AppError::Store(e) => e.into(),
+        other => RegistryError::internal(&other),
+    }
+}
+
 /// The `/v2` routes, to mount at `/v2`, `/v2/` and `/v2/*rest`.
 pub fn endpoint(state: Arc<RegistryState>) -> poem::endpoint::BoxEndpoint<'static> {
     dispatch
@@ -119,7 +161,7 @@ async fn route(state: &RegistryState, request: &Request, body: Body) -> Registry
     let rest = request.uri().path().strip_prefix("/v2").unwrap_or_default();
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     if rest == "token" {
-        return token::issue(state, request).await;
+        return token::issue(state, request, body).await;
     }
     let method = request.method().clone();
     match (method, path::parse(rest)?) {

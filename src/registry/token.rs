@@ -1,12 +1,16 @@
-//! `GET /v2/token`: the Docker registry token endpoint. The caller proves who it is with a
-//! Berth JWT (as the Basic password, as `docker login` sends it, or as a bearer token) and
-//! receives a short-lived token whose `access` claim lists the repository actions it asked
-//! for that its scopes allow.
+//! `/v2/token`: the Docker registry token endpoint. The caller proves who it is with a Berth JWT
+//! and receives a short-lived token whose `access` claim lists the repository actions it asked
+//! for that its scopes allow. `GET` takes the JWT as the Basic password (as `docker login`
+//! sends it) or as a bearer token; `POST` is the OAuth2 form (`grant_type=password` with the
+//! JWT as the password, or `grant_type=refresh_token`), which containerd-based clients such as
+//! helm use. Asked for an offline token, the endpoint returns the caller's JWT as the refresh
+//! token: it is the credential that proves who the caller is.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use poem::http::Method;
 use poem::web::Json;
-use poem::{IntoResponse, Request, Response};
+use poem::{Body, IntoResponse, Request, Response};
 use serde_json::json;
 
 use super::RegistryState;
@@ -84,26 +88,90 @@ pub fn grants(
     grants
 }
 
-/// Answers a token request.
-pub async fn issue(state: &RegistryState, request: &Request) -> RegistryResult<Response> {
-    let principal = match access::credentials(state, request) {
-        None => None,
-        Some(Ok(principal)) => Some(principal),
-        Some(Err(e)) => {
-            return Err(RegistryError::new(ErrorCode::Unauthorized, e.to_string())
-                .header("WWW-Authenticate", "Basic realm=\"berth\""));
+/// What a token request asks for.
+#[derive(Debug, Default)]
+struct TokenRequest {
+    /// The credential presented (a Berth JWT), if any.
+    credential: Option<String>,
+    /// The scopes asked for.
+    scopes: Vec<String>,
+    /// Whether a refresh token is wanted.
+    offline: bool,
+}
+
+fn form(bytes: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Reads the query (`GET`) or the OAuth2 form (`POST`) of a token request.
+async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequest> {
+    let query = form(request.uri().query().unwrap_or_default().as_bytes());
+    let mut asked = TokenRequest {
+        credential: access::presented_token(request),
+        ..Default::default()
+    };
+    for (key, value) in &query {
+        match key.as_str() {
+            "scope" => asked.scopes.push(value.clone()),
+            "offline_token" => asked.offline = value == "true",
+            _ => {}
+        }
+    }
+    if request.method() != Method::POST {
+        return Ok(asked);
+    }
+    let bytes = body.into_bytes_limit(64 * 1024).await.map_err(|_| {
+        RegistryError::new(
+            ErrorCode::Unsupported,
+            "a token request form may be at most 64 KiB",
+        )
+        .status(poem::http::StatusCode::BAD_REQUEST)
+    })?;
+    let fields = form(&bytes);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let credential = match field("grant_type").as_deref() {
+        Some("password") => field("password"),
+        Some("refresh_token") => field("refresh_token"),
+        other => {
+            let given = other.map_or("no grant_type".to_owned(), |g| format!("grant_type {g:?}"));
+            return Err(RegistryError::new(
+                ErrorCode::Unsupported,
+                format!("{given} is not supported: use password or refresh_token"),
+            )
+            .status(poem::http::StatusCode::BAD_REQUEST));
         }
     };
-    let scopes: Vec<String> = request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .filter(|(k, _)| k == "scope")
-                .map(|(_, v)| v.into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    asked.credential = credential.or(asked.credential);
+    asked.scopes.extend(field("scope"));
+    asked.offline |= field("access_type").as_deref() == Some("offline");
+    Ok(asked)
+}
+
+/// Answers a token request.
+pub async fn issue(
+    state: &RegistryState,
+    request: &Request,
+    body: Body,
+) -> RegistryResult<Response> {
+    let asked = read_request(request, body).await?;
+    let principal = match &asked.credential {
+        None => None,
+        Some(credential) => match state.authenticator.verify(credential) {
+            Ok(principal) => Some(principal),
+            Err(e) => {
+                return Err(RegistryError::new(ErrorCode::Unauthorized, e.to_string())
+                    .header("WWW-Authenticate", "Basic realm=\"berth\""));
+            }
+        },
+    };
+    let scopes = asked.scopes;
     let mut public = Vec::new();
     for name in named(&scopes) {
         if state.is_public(&name).await {
@@ -125,13 +193,22 @@ pub async fn issue(state: &RegistryState, request: &Request) -> RegistryResult<R
     )
     .format(&time::format_description::well_known::Rfc3339)
     .unwrap_or_default();
-    Ok(Json(json!({
+    let mut answer = json!({
         "token": token,
         "access_token": token,
         "expires_in": TOKEN_TTL.as_secs(),
         "issued_at": issued_at,
-    }))
-    .into_response())
+    });
+    if !scopes.is_empty() {
+        answer["scope"] = json!(scopes.join(" "));
+    }
+    if asked.offline
+        && principal.is_some()
+        && let Some(credential) = asked.credential
+    {
+        answer["refresh_token"] = json!(credential);
+    }
+    Ok(Json(answer).into_response())
 }
 
 #[cfg(test)]

@@ -243,7 +243,8 @@ pub struct Response {
 }
 
 impl Response {
-    async fn from(response: reqwest::Response) -> Self {
+    /// Reads a response whole.
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();

@@ -1,6 +1,6 @@
 //! What a client can ask of a repository.
 
-use super::ManifestRecord;
+use super::{ManifestRecord, PushPolicy};
 use crate::domain::oci::{Digest, Tag};
 
 /// A command for the repository aggregate.
@@ -11,11 +11,13 @@ pub enum RepositoryCommand {
         /// The manifest's digest.
         digest: Digest,
         /// What it is.
-        record: ManifestRecord,
+        record: Box<ManifestRecord>,
         /// The tag it was pushed under, if any.
         tag: Option<Tag>,
         /// Fact: referenced blobs and manifests the repository lacks.
         missing: Vec<Digest>,
+        /// What the registry allows.
+        policy: PushPolicy,
     },
     /// Delete a manifest and every tag pointing at it.
     DeleteManifest {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::chart::ChartRecord;
 use crate::domain::oci::{Digest, Tag};
 
 /// A repository event; the serde tag is its stored type name.
@@ -21,6 +22,9 @@ pub enum RepositoryEvent {
         subject: Option<Digest>,
         /// Its artifact type.
         artifact_type: Option<String>,
+        /// The chart version it holds, when it is a Helm chart (absent otherwise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chart: Option<ChartRecord>,
     },
     /// A tag now points to a manifest.
     #[serde(rename = "TagMoved")]

@@ -17,7 +17,10 @@ pub use command::RepositoryCommand;
 pub use error::RepositoryError;
 pub use event::RepositoryEvent;
 
+use super::PackageType;
+use super::chart::ChartRecord;
 use super::oci::{Digest, Tag};
+use super::registry::Registry;
 
 /// The stream category of repositories.
 pub const CATEGORY: &str = "repository";
@@ -33,6 +36,29 @@ pub struct ManifestRecord {
     pub subject: Option<Digest>,
     /// Its artifact type, if any.
     pub artifact_type: Option<String>,
+    /// The chart version it holds, when it is a Helm chart.
+    pub chart: Option<ChartRecord>,
+}
+
+/// What a registry allows pushes to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushPolicy {
+    /// Only charts, and artifacts that refer to something (signatures, attestations).
+    pub charts_only: bool,
+    /// A tag, once set, never moves to another manifest.
+    pub immutable_tags: bool,
+}
+
+impl PushPolicy {
+    /// The policy of `registry`: a Helm registry holds charts, and its chart versions are
+    /// immutable unless it allows overwriting.
+    pub fn of(registry: &Registry) -> Self {
+        let helm = registry.package_type == PackageType::Helm;
+        Self {
+            charts_only: helm,
+            immutable_tags: helm && !registry.allow_overwrite,
+        }
+    }
 }
 
 /// A repository's manifests and tags (or the part of them a command touches).
@@ -55,9 +81,23 @@ pub fn decide(
             record,
             tag,
             missing,
+            policy,
         } => {
             if !missing.is_empty() {
                 return Err(RepositoryError::ReferencesMissing(missing));
+            }
+            let record = *record;
+            if policy.charts_only && record.chart.is_none() && record.subject.is_none() {
+                return Err(RepositoryError::NotAChart);
+            }
+            if let Some(tag) = &tag
+                && policy.immutable_tags
+                && state
+                    .tags
+                    .get(tag)
+                    .is_some_and(|current| *current != digest)
+            {
+                return Err(RepositoryError::TagExists(tag.clone()));
             }
             let mut events = Vec::new();
             if !state.manifests.contains_key(&digest) {
@@ -67,6 +107,7 @@ pub fn decide(
                     size: record.size,
                     subject: record.subject,
                     artifact_type: record.artifact_type,
+                    chart: record.chart,
                 });
             }
             if let Some(tag) = tag
@@ -107,6 +148,7 @@ pub fn evolve(mut state: RepositoryState, event: &RepositoryEvent) -> Repository
             size,
             subject,
             artifact_type,
+            chart,
         } => {
             state.manifests.insert(
                 digest.clone(),
@@ -115,6 +157,7 @@ pub fn evolve(mut state: RepositoryState, event: &RepositoryEvent) -> Repository
                     size: *size,
                     subject: subject.clone(),
                     artifact_type: artifact_type.clone(),
+                    chart: chart.clone(),
                 },
             );
         }

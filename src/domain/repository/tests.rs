@@ -1,6 +1,7 @@
 //! Given/when/then for every repository command path.
 
 use super::*;
+use crate::domain::chart::ChartRecord;
 use crate::domain::given::Aggregate;
 
 fn repository() -> Aggregate<RepositoryState, RepositoryCommand, RepositoryEvent, RepositoryError> {
@@ -21,6 +22,7 @@ fn record() -> ManifestRecord {
         size: 100,
         subject: None,
         artifact_type: None,
+        chart: None,
     }
 }
 
@@ -31,15 +33,21 @@ fn pushed(c: char) -> RepositoryEvent {
         size: 100,
         subject: None,
         artifact_type: None,
+        chart: None,
     }
 }
 
 fn push(c: char, t: Option<&str>) -> RepositoryCommand {
+    push_with(c, t, PushPolicy::default())
+}
+
+fn push_with(c: char, t: Option<&str>, policy: PushPolicy) -> RepositoryCommand {
     RepositoryCommand::PushManifest {
         digest: digest(c),
-        record: record(),
+        record: Box::new(record()),
         tag: t.map(tag),
         missing: vec![],
+        policy,
     }
 }
 
@@ -101,14 +109,76 @@ fn moving_a_tag_to_another_manifest_is_recorded() {
 }
 
 #[test]
+fn an_immutable_tag_does_not_move_but_the_same_push_is_accepted() {
+    let given = [
+        pushed('a'),
+        RepositoryEvent::TagMoved {
+            tag: tag("1.0.0"),
+            digest: digest('a'),
+        },
+    ];
+    let immutable = PushPolicy {
+        immutable_tags: true,
+        charts_only: false,
+    };
+    repository()
+        .given(given.clone())
+        .when(push_with('b', Some("1.0.0"), immutable))
+        .then_refused(RepositoryError::TagExists(tag("1.0.0")));
+    repository()
+        .given(given)
+        .when(push_with('a', Some("1.0.0"), immutable))
+        .then([]);
+}
+
+#[test]
+fn a_charts_only_registry_refuses_images_but_takes_charts_and_referrers() {
+    let charts_only = PushPolicy {
+        charts_only: true,
+        immutable_tags: false,
+    };
+    repository()
+        .given([])
+        .when(push_with('a', None, charts_only))
+        .then_refused(RepositoryError::NotAChart);
+    let chart = ChartRecord {
+        name: "web".into(),
+        version: "1.0.0".into(),
+        archive: digest('c'),
+        provenance: None,
+        metadata: serde_json::json!({"name": "web", "version": "1.0.0"}),
+    };
+    let command = |record: ManifestRecord| RepositoryCommand::PushManifest {
+        digest: digest('a'),
+        record: Box::new(record),
+        tag: None,
+        missing: vec![],
+        policy: charts_only,
+    };
+    let mut chart_record = record();
+    chart_record.chart = Some(chart);
+    assert_eq!(
+        decide(&RepositoryState::default(), command(chart_record)).map(|e| e.len()),
+        Ok(1)
+    );
+    let mut signature = record();
+    signature.subject = Some(digest('b'));
+    assert_eq!(
+        decide(&RepositoryState::default(), command(signature)).map(|e| e.len()),
+        Ok(1)
+    );
+}
+
+#[test]
 fn a_manifest_with_missing_references_is_refused() {
     repository()
         .given([])
         .when(RepositoryCommand::PushManifest {
             digest: digest('a'),
-            record: record(),
+            record: Box::new(record()),
             tag: None,
             missing: vec![digest('f')],
+            policy: PushPolicy::default(),
         })
         .then_refused(RepositoryError::ReferencesMissing(vec![digest('f')]));
 }
