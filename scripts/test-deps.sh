@@ -14,11 +14,13 @@ if [ -z "${BERTH_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ] && ! port_open 5432 &&
    ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   packages+=(postgresql)
 fi
-# Real registry clients the tests drive.
+# Real registry clients the tests drive, and CNCF Distribution as an upstream (with htpasswd
+# for its Basic auth).
 command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
+command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || packages+=(apache2-utils)
 if [ "${1:-}" = "--bench" ]; then
-  # The peer registry and the load generator the benchmarks compare against.
-  command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+  # The load generator the benchmarks use.
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
 # Java runs OpenAPI Generator (the SDK drift check); Node.js builds and tests the TypeScript SDK.

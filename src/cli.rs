@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{AuthConfig, Authenticator, Scopes};
-use crate::config::{DatabaseConfig, Secret, ServeConfig};
+use crate::config::{DOCKER_HUB_URL, DatabaseConfig, Secret, ServeConfig};
 use crate::event_store::Backend;
 use crate::projections;
 use crate::startup::{Application, shutdown_signal};
@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// Bytes of manifests to keep in memory for fast pulls.
     #[arg(long, env = "BERTH_MANIFEST_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub manifest_cache_bytes: u64,
+
+    /// Where upstream proxies with the Docker Hub source pull from.
+    #[arg(long, env = "BERTH_DOCKERHUB_URL", default_value = DOCKER_HUB_URL)]
+    pub dockerhub_url: String,
 }
 
 /// Runs the parsed command line and turns its outcome into the process exit code.
@@ -222,6 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secret_key: args.secret_key.map(Secret::new),
         base_url: args.base_url,
         manifest_cache_bytes: args.manifest_cache_bytes,
+        docker_hub_url: args.dockerhub_url,
     };
     let app = Application::build(&config).await?;
     let address = app.address();

@@ -91,4 +91,9 @@ pub struct ServeConfig {
     pub base_url: Option<String>,
     /// Bytes of manifests kept in memory.
     pub manifest_cache_bytes: u64,
+    /// `BERTH_DOCKERHUB_URL`: where Docker Hub proxies pull from.
+    pub docker_hub_url: String,
 }
+
+/// Docker Hub's registry endpoint.
+pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";

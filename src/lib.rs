@@ -22,6 +22,7 @@ pub mod domain;
 pub mod event_store;
 pub mod health;
 pub mod projections;
+pub mod proxy;
 pub mod registry;
 pub mod request_id;
 pub mod secrets;

@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
+use crate::proxy::PullThrough;
 use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
 use crate::storage::FsBlobStore;
@@ -52,11 +53,12 @@ impl Application {
         let blobs = FsBlobStore::new(&config.data_dir).context("opening blob storage")?;
         let registry = Arc::new(RegistryState {
             app: app.clone(),
-            blobs,
+            blobs: blobs.clone(),
             authenticator: authenticator.clone(),
             base_url: config.base_url.clone(),
             service: "berth".to_owned(),
             cache: ReadCache::new(config.manifest_cache_bytes),
+            proxy: PullThrough::new(app.clone(), blobs.clone(), &config.docker_hub_url),
         });
         registry.cache.spawn_follower(app.clone());
         Ok(Self {

@@ -33,7 +33,28 @@ impl App {
         push: ManifestPush,
     ) -> Result<(), AppError> {
         let registry = self.registry(&repository.registry()).await?;
-        let policy = PushPolicy::of(&registry.doc);
+        self.record_push(ctx, repository, push, PushPolicy::of(&registry.doc))
+            .await
+    }
+
+    /// Records a manifest an upstream proxy served into the proxy's cache repository.
+    pub async fn record_cached_manifest(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        push: ManifestPush,
+    ) -> Result<(), AppError> {
+        self.record_push(ctx, repository, push, PushPolicy::default())
+            .await
+    }
+
+    async fn record_push(
+        &self,
+        ctx: &Context,
+        repository: &RepositoryName,
+        push: ManifestPush,
+        policy: PushPolicy,
+    ) -> Result<(), AppError> {
         self.repository_command(
             ctx,
             repository,

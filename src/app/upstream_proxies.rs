@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{App, AppError, Context, RETRIES, append, check_if_match, load, replay};
 use crate::domain::upstream_proxy::{
-    AuthChange, CacheSettings, CreateUpstreamProxy, DockerSource, UpdateUpstreamProxy,
+    AuthChange, CacheSettings, CreateUpstreamProxy, DockerSource, ProxyAuth, UpdateUpstreamProxy,
     UpstreamProxy, UpstreamProxyCommand, UpstreamProxyError, decide, secret_of,
 };
 use crate::domain::{Labels, PackageType, RemoteUrl, ResourceKind, ResourceName};
@@ -188,6 +188,33 @@ impl App {
             Ok(_) => {}
         }
         self.upstream_proxy(&new.key).await
+    }
+
+    /// The user name and password `proxy` authenticates with, if it has them.
+    pub async fn upstream_credentials(
+        &self,
+        proxy: &UpstreamProxy,
+    ) -> Result<Option<(String, String)>, AppError> {
+        let ProxyAuth::UsernamePassword {
+            username,
+            secret_id,
+        } = &proxy.auth
+        else {
+            return Ok(None);
+        };
+        let sealed = self.backend.get_secret(*secret_id).await?.ok_or_else(|| {
+            AppError::Conflict(format!(
+                "the password of upstream proxy {} is missing from the secret store",
+                proxy.key
+            ))
+        })?;
+        let password = self.secrets.open(&sealed).map_err(|e| {
+            AppError::Conflict(format!(
+                "the password of upstream proxy {} cannot be opened: {e}",
+                proxy.key
+            ))
+        })?;
+        Ok(Some((username.clone(), password)))
     }
 
     /// The upstream proxy with key `key`.

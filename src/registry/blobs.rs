@@ -5,10 +5,11 @@ use poem::http::{Method, StatusCode};
 use poem::{Body, Request, Response};
 use tokio::io::AsyncRead;
 
-use super::RegistryState;
 use super::access::{self, Action};
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
+use super::{Namespace, RegistryState, upstream_error};
 use crate::domain::oci::{Digest, RepositoryName};
+use crate::proxy::{ProxyError, Upstream};
 use crate::storage::{BlobStore, UploadError, UploadId};
 
 /// How much of a blob is read and sent at a time.
@@ -103,7 +104,7 @@ pub async fn blob(
     } else {
         Action::Pull
     };
-    state.admit(request, repository, &[action]).await?;
+    let admitted = state.admit(request, repository, &[action]).await?;
     let digest = digest(raw_digest)?;
     let unknown = || {
         RegistryError::new(
@@ -121,10 +122,72 @@ pub async fn blob(
             Err(unknown())
         };
     }
-    if !state.blobs.is_linked(repository, &digest).await? {
-        return Err(unknown());
+    if state.blobs.is_linked(repository, &digest).await? {
+        return stored(state, request, &digest, unknown).await;
     }
-    let Some(size) = state.blobs.stat(&digest).await? else {
+    let upstreams = match &admitted.namespace {
+        Namespace::Registry(registry) if registry.doc.upstreams.is_empty() => Vec::new(),
+        namespace => state.upstreams(namespace).await?,
+    };
+    // Fetched before through one of the proxies?
+    for upstream in &upstreams {
+        if let Some(cache) = upstream.cache_repository(repository.path())
+            && state.blobs.is_linked(&cache, &digest).await?
+        {
+            return stored(state, request, &digest, unknown).await;
+        }
+    }
+    let mut failure = None;
+    for upstream in &upstreams {
+        match remote(state, request, upstream, repository.path(), &digest).await {
+            Ok(Some(response)) => return Ok(response),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(proxy = %upstream.key, error = %e, "pull-through failed");
+                failure = Some(e);
+            }
+        }
+    }
+    Err(failure.map(upstream_error).unwrap_or_else(unknown))
+}
+
+/// A blob `upstream` serves, streamed through while it is stored; `None` if it lacks it.
+async fn remote(
+    state: &RegistryState,
+    request: &Request,
+    upstream: &Upstream,
+    path: &str,
+    digest: &Digest,
+) -> Result<Option<Response>, ProxyError> {
+    let builder = Response::builder()
+        .header("Docker-Content-Digest", digest.as_str())
+        .header("Content-Type", "application/octet-stream");
+    if request.method() == Method::HEAD {
+        let size = state.proxy.blob_size(upstream, path, digest).await?;
+        return Ok(size.map(|size| builder.header("Content-Length", size.to_string()).finish()));
+    }
+    let Some(blob) = state.proxy.blob(upstream, path, digest).await? else {
+        return Ok(None);
+    };
+    let builder = match blob.size {
+        Some(size) => builder.header("Content-Length", size.to_string()),
+        None => builder,
+    };
+    let chunks = futures_util::stream::unfold(blob.chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+    Ok(Some(builder.body(Body::from_bytes_stream(chunks))))
+}
+
+/// A stored blob, whole or by `Range`.
+async fn stored(
+    state: &RegistryState,
+    request: &Request,
+    digest: &Digest,
+    unknown: impl Fn() -> RegistryError,
+) -> RegistryResult<Response> {
+    let method = request.method().clone();
+    let Some(size) = state.blobs.stat(digest).await? else {
         return Err(unknown());
     };
     let range = match request.headers().get("range").and_then(|v| v.to_str().ok()) {
@@ -158,7 +221,7 @@ pub async fn blob(
     }
     let blob = state
         .blobs
-        .open(&digest, start, Some(len))
+        .open(digest, start, Some(len))
         .await?
         .ok_or_else(unknown)?;
     // Large reads keep a pull near the disk's and the socket's speed.
@@ -175,7 +238,8 @@ pub async fn start(
 ) -> RegistryResult<Response> {
     let principal = state
         .admit(request, repository, &[Action::Pull, Action::Push])
-        .await?;
+        .await?
+        .principal;
     if let Some(mount) = query(request, "mount") {
         let digest = digest(&mount)?;
         let from = query(request, "from").and_then(|f| RepositoryName::parse(&f).ok());

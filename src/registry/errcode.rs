@@ -41,6 +41,8 @@ pub enum ErrorCode {
     NotFound,
     /// The body is larger than the route accepts.
     TooLarge,
+    /// An upstream proxy's remote failed (unreachable, refusing, or sending bad content).
+    UpstreamFailed,
     /// The operation is not supported here.
     Unsupported,
     /// Too many requests.
@@ -74,6 +76,7 @@ impl ErrorCode {
             ChartInvalid => ("CHART_INVALID", StatusCode::BAD_REQUEST),
             NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
             TooLarge => ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
+            UpstreamFailed => ("UNAVAILABLE", StatusCode::BAD_GATEWAY),
             Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),

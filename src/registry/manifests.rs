@@ -11,7 +11,7 @@ use serde_json::json;
 use super::access::{self, Action};
 use super::cache::CachedManifest;
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
-use super::{RegistryState, app_error, context, push};
+use super::{Namespace, RegistryState, app_error, context, push, upstream_error};
 use crate::auth::Principal;
 use crate::domain::manifest::{MAX_MANIFEST_BYTES, OCI_INDEX};
 use crate::domain::oci::{Digest, Reference, RepositoryName};
@@ -110,7 +110,8 @@ pub async fn manifest(
         Method::DELETE => &[Action::Delete],
         _ => &[Action::Pull],
     };
-    let principal = state.admit(request, repository, actions).await?;
+    let admitted = state.admit(request, repository, actions).await?;
+    let principal = admitted.principal;
     let reference = reference(raw_reference)?;
     match method {
         Method::PUT => {
@@ -154,17 +155,85 @@ pub async fn manifest(
                 .finish())
         }
         _ => {
-            let (digest, manifest) = cached(state, repository, &reference).await?;
-            let builder = Response::builder()
+            let local = match &admitted.namespace {
+                Namespace::Registry(_) => match cached(state, repository, &reference).await {
+                    Ok((digest, manifest)) => Some((digest, manifest, None)),
+                    Err(e) if e.code() == ErrorCode::ManifestUnknown => None,
+                    Err(e) => return Err(e),
+                },
+                Namespace::Proxy(_) => None,
+            };
+            let (digest, manifest, warning) = match local {
+                Some(found) => found,
+                None => through(state, request, repository, &admitted.namespace, &reference)
+                    .await?
+                    .ok_or_else(|| {
+                        RegistryError::new(
+                            ErrorCode::ManifestUnknown,
+                            format!("manifest {reference} is not in {repository}"),
+                        )
+                    })?,
+            };
+            let mut builder = Response::builder()
                 .header("Content-Type", manifest.media_type.as_str())
                 .header("Docker-Content-Digest", digest.as_str())
                 .header("ETag", format!("\"{digest}\""))
                 .header("Content-Length", manifest.bytes.len().to_string());
+            if let Some(warning) = warning {
+                builder = builder.header("Warning", warning);
+            }
             if method == Method::HEAD {
                 return Ok(builder.finish());
             }
             Ok(builder.body(manifest.bytes.clone()))
         }
+    }
+}
+
+/// A manifest pulled through the namespace's upstream proxies, in order: the first that has
+/// it wins. `None` when none has it; an error naming the failure when one failed and none had
+/// it.
+async fn through(
+    state: &RegistryState,
+    request: &Request,
+    repository: &RepositoryName,
+    namespace: &Namespace,
+    reference: &Reference,
+) -> RegistryResult<Option<(Digest, Arc<CachedManifest>, Option<String>)>> {
+    // Clients may send several Accept headers (one per media type): forward them all.
+    let accept: Vec<&str> = request
+        .headers()
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .collect();
+    let accept = (!accept.is_empty()).then(|| accept.join(", "));
+    let mut failure = None;
+    for upstream in state.upstreams(namespace).await? {
+        match state
+            .proxy
+            .manifest(&upstream, repository.path(), reference, accept.as_deref())
+            .await
+        {
+            Ok(Some(served)) => {
+                let Some(cache) = upstream.cache_repository(repository.path()) else {
+                    continue;
+                };
+                let (digest, manifest) =
+                    cached(state, &cache, &Reference::Digest(served.digest)).await?;
+                return Ok(Some((digest, manifest, served.warning)));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(proxy = %upstream.key, error = %e, "pull-through failed");
+                failure = Some(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(upstream_error(e)),
+        None => Ok(None),
     }
 }
 

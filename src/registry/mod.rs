@@ -21,10 +21,13 @@ use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
 
 use crate::app::{App, AppError, Context};
 use crate::auth::{Authenticator, Principal};
+use crate::domain::PackageType;
 use crate::domain::oci::RepositoryName;
 use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
 use crate::domain::repository::RepositoryError;
+use crate::domain::upstream_proxy::{UpstreamProxy, UpstreamProxyError};
 use crate::projections::resources::Stored;
+use crate::proxy::{ProxyError, PullThrough, Upstream};
 use crate::request_id::RequestId;
 use crate::storage::FsBlobStore;
 use access::Action;
@@ -46,55 +49,134 @@ pub struct RegistryState {
     pub service: String,
     /// Manifests and tag resolutions in memory.
     pub cache: ReadCache,
+    /// Pull-through from upstream proxies.
+    pub proxy: PullThrough,
+}
+
+/// What the first component of a repository name is.
+#[derive(Debug, Clone)]
+pub enum Namespace {
+    /// A registry, with its own content and maybe upstream proxies.
+    Registry(Stored<Registry>),
+    /// A Docker upstream proxy addressed directly: pulls only.
+    Proxy(Stored<UpstreamProxy>),
+}
+
+/// A request let in, with where it goes.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Who asks (`None`: anonymous).
+    pub principal: Option<Principal>,
+    /// The repository's namespace.
+    pub namespace: Namespace,
 }
 
 impl RegistryState {
     /// Admits a request on `repository` that does `actions`: anonymous pulls of a public
-    /// registry, else whatever the caller's credentials allow. Checks that the registry exists.
+    /// registry, else whatever the caller's credentials allow. Checks that the namespace exists
+    /// and that only pulls go to an upstream proxy.
     pub async fn admit(
         &self,
         request: &Request,
         repository: &RepositoryName,
         actions: &[Action],
-    ) -> RegistryResult<Option<Principal>> {
+    ) -> RegistryResult<Admitted> {
         let pull_only = actions.iter().all(|a| *a == Action::Pull);
         if pull_only && access::credentials(self, request).is_none() {
             // An unknown registry answers with the challenge, so that names do not leak.
-            if let Ok(registry) = self.ensure_registry(repository).await
+            if let Ok(namespace @ Namespace::Registry(_)) = self.namespace(repository).await
+                && let Namespace::Registry(registry) = &namespace
                 && registry.doc.public
             {
-                return Ok(None);
+                return Ok(Admitted {
+                    principal: None,
+                    namespace,
+                });
             }
         }
         let principal = access::authorize(self, request, repository, actions)?;
-        self.ensure_registry(repository).await?;
-        Ok(principal)
+        let namespace = self.namespace(repository).await?;
+        if let Namespace::Proxy(proxy) = &namespace
+            && !pull_only
+        {
+            return Err(RegistryError::new(
+                ErrorCode::Denied,
+                format!(
+                    "{} is an upstream proxy: it serves pulls only; push to a registry",
+                    proxy.doc.key
+                ),
+            ));
+        }
+        Ok(Admitted {
+            principal,
+            namespace,
+        })
     }
 
     /// Whether the registry of `repository` is public.
     pub async fn is_public(&self, repository: &RepositoryName) -> bool {
-        self.ensure_registry(repository)
-            .await
-            .is_ok_and(|registry| registry.doc.public)
+        matches!(
+            self.namespace(repository).await,
+            Ok(Namespace::Registry(registry)) if registry.doc.public
+        )
     }
 
-    /// The registry a repository lives in, or `NAME_UNKNOWN`.
-    pub async fn ensure_registry(
-        &self,
-        repository: &RepositoryName,
-    ) -> RegistryResult<Stored<Registry>> {
-        match self.app.registry(&repository.registry()).await {
-            Ok(registry) => Ok(registry),
-            Err(AppError::Registry(RegistryRefusal::NotFound)) => Err(RegistryError::new(
-                ErrorCode::NameUnknown,
-                format!(
-                    "repository name {repository} is not known: there is no registry {}",
-                    repository.registry()
-                ),
-            )),
-            Err(AppError::Store(e)) => Err(e.into()),
-            Err(other) => Err(RegistryError::internal(&other)),
+    /// The registry or Docker upstream proxy a repository lives in, or `NAME_UNKNOWN`.
+    pub async fn namespace(&self, repository: &RepositoryName) -> RegistryResult<Namespace> {
+        let name = repository.registry();
+        match self.app.registry(&name).await {
+            Ok(registry) => return Ok(Namespace::Registry(registry)),
+            Err(AppError::Registry(RegistryRefusal::NotFound)) => {}
+            Err(other) => return Err(app_error(other)),
         }
+        match self.app.upstream_proxy(&name).await {
+            Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
+                Ok(Namespace::Proxy(proxy))
+            }
+            Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {
+                Err(RegistryError::new(
+                    ErrorCode::NameUnknown,
+                    format!(
+                        "repository name {repository} is not known: there is no registry {name}"
+                    ),
+                ))
+            }
+            Err(other) => Err(app_error(other)),
+        }
+    }
+
+    /// The upstream proxies a pull that misses in `namespace` goes through, in order.
+    pub async fn upstreams(&self, namespace: &Namespace) -> RegistryResult<Vec<Upstream>> {
+        let proxies = match namespace {
+            Namespace::Proxy(proxy) => vec![proxy.doc.clone()],
+            Namespace::Registry(registry) => {
+                let mut proxies = Vec::new();
+                for key in &registry.doc.upstreams {
+                    match self.app.upstream_proxy(key).await {
+                        Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
+                            proxies.push(proxy.doc)
+                        }
+                        Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {}
+                        Err(other) => return Err(app_error(other)),
+                    }
+                }
+                proxies
+            }
+        };
+        let mut upstreams = Vec::with_capacity(proxies.len());
+        for proxy in &proxies {
+            upstreams.push(self.proxy.upstream(proxy).await.map_err(upstream_error)?);
+        }
+        Ok(upstreams)
+    }
+}
+
+/// The `/v2` answer when pulling through an upstream proxy failed.
+pub fn upstream_error(e: ProxyError) -> RegistryError {
+    match e {
+        ProxyError::App(e) => app_error(e),
+        ProxyError::Storage(e) => e.into(),
+        other => RegistryError::new(ErrorCode::UpstreamFailed, other.to_string()),
     }
 }
 

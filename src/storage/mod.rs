@@ -15,12 +15,14 @@
 
 mod fs;
 mod uploads;
+mod writer;
 
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 pub use fs::FsBlobStore;
 pub use uploads::{UploadError, UploadId, UploadStatus};
+pub use writer::BlobWriter;
 
 use crate::domain::oci::{Digest, RepositoryName};
 

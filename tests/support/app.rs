@@ -139,6 +139,7 @@ impl TestApp {
             secret_key: None,
             base_url: None,
             manifest_cache_bytes: 16 * 1024 * 1024,
+            docker_hub_url: berth::config::DOCKER_HUB_URL.to_owned(),
         };
         // The server runs on a runtime of its own, as in production; the test looks at the
         // database through a store of its own.

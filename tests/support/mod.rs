@@ -31,6 +31,7 @@ pub mod helm;
 pub mod oci;
 pub mod postgres;
 pub mod server;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,462 @@
+//! Pull-through: what a registry or upstream proxy does not hold is fetched from the proxy's
+//! remote, verified, stored and recorded, then served like local content.
+//!
+//! Content fetched through proxy `<key>` is kept in its cache repositories `<key>/<path>`:
+//! manifests are recorded as repository events (actor `proxy:<key>`), blobs are stored by
+//! digest and linked there. A manifest by digest, once stored, is served forever without
+//! asking the remote again; a tag's resolution is trusted for the proxy's TTL and then
+//! confirmed with a `HEAD` (which Docker Hub does not count against its pull limit). When the
+//! remote fails, what is cached is served with a `Warning`.
+
+pub mod client;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use reqwest::{Method, StatusCode};
+use sha2::Digest as _;
+use tokio::sync::mpsc;
+
+use crate::app::{App, AppError, Context, ManifestPush};
+use crate::domain::ResourceName;
+use crate::domain::manifest;
+use crate::domain::oci::{Digest, Reference, RepositoryName, Tag};
+use crate::domain::repository::ManifestRecord;
+use crate::domain::upstream_proxy::{DockerSource, UpstreamProxy};
+use crate::projections::repositories;
+use crate::storage::{BlobStore, FsBlobStore, StorageError};
+use client::{Endpoint, UpstreamClient};
+
+/// Every manifest type Berth stores, for remotes asked without an `Accept` of the client's.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Why pulling through a proxy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The remote could not be reached (or timed out).
+    #[error("upstream proxy {proxy} is unreachable: {reason}")]
+    Unreachable {
+        /// The proxy's key.
+        proxy: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The remote's authentication failed.
+    #[error("upstream proxy {proxy} could not authenticate: {reason}")]
+    Auth {
+        /// The proxy's key.
+        proxy: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The remote answered with an error.
+    #[error("upstream proxy {proxy} answered {status} for {what}")]
+    Status {
+        /// The proxy's key.
+        proxy: String,
+        /// Its answer.
+        status: u16,
+        /// What was asked.
+        what: String,
+    },
+    /// The remote sent something that is not what was asked for.
+    #[error("upstream proxy {proxy} sent an invalid answer: {reason}")]
+    Invalid {
+        /// The proxy's key.
+        proxy: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Storing what was fetched failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Recording what was fetched failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl ProxyError {
+    /// Whether cached content may stand in: the remote is down, overloaded or failing, as
+    /// opposed to answering that it lacks the content.
+    pub fn remote_failed(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Auth { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// An upstream proxy ready to fetch from.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Its key: the first component of its cache repositories.
+    pub key: ResourceName,
+    endpoint: Endpoint,
+    /// Docker Hub names single-component images `library/<name>`.
+    docker_hub: bool,
+    tag_ttl: Duration,
+}
+
+impl Upstream {
+    /// Where content of `path` fetched through this proxy is kept.
+    pub fn cache_repository(&self, path: &str) -> Option<RepositoryName> {
+        RepositoryName::parse(&format!("{}/{path}", self.key)).ok()
+    }
+
+    /// The repository name on the remote.
+    fn remote_path(&self, path: &str) -> String {
+        if self.docker_hub && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path.to_owned()
+        }
+    }
+}
+
+/// A manifest to serve from a cache repository.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// Its digest.
+    pub digest: Digest,
+    /// Set when the remote failed and the cached answer stands in: the `Warning` to send.
+    pub warning: Option<String>,
+}
+
+/// A blob streaming from the remote.
+pub struct RemoteBlob {
+    /// Its size, when the remote said.
+    pub size: Option<u64>,
+    /// The bytes, as they arrive; an error (and no last chunk) if they turn out wrong.
+    pub chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+/// Pulls through upstream proxies.
+#[derive(Clone)]
+pub struct PullThrough {
+    client: UpstreamClient,
+    app: App,
+    blobs: FsBlobStore,
+    docker_hub_url: String,
+    /// When a cached tag was last confirmed with its remote, by cache repository and tag.
+    confirmed: Cache<(String, String), Instant>,
+}
+
+impl PullThrough {
+    /// Pull-through for `app`, storing in `blobs`; Docker Hub sources go to `docker_hub_url`.
+    pub fn new(app: App, blobs: FsBlobStore, docker_hub_url: &str) -> Self {
+        Self {
+            client: UpstreamClient::new(),
+            app,
+            blobs,
+            docker_hub_url: docker_hub_url.trim_end_matches('/').to_owned(),
+            confirmed: Cache::builder().max_capacity(100_000).build(),
+        }
+    }
+
+    /// The proxy `proxy`, ready to fetch from.
+    pub async fn upstream(&self, proxy: &UpstreamProxy) -> Result<Upstream, ProxyError> {
+        let docker_hub = proxy.remote.source == Some(DockerSource::DockerHub);
+        let base = match (&proxy.remote.url, docker_hub) {
+            (_, true) => self.docker_hub_url.clone(),
+            (Some(url), false) => url.as_str().trim_end_matches('/').to_owned(),
+            (None, false) => {
+                return Err(ProxyError::Invalid {
+                    proxy: proxy.key.to_string(),
+                    reason: "the proxy has no remote URL".into(),
+                });
+            }
+        };
+        Ok(Upstream {
+            key: proxy.key.clone(),
+            endpoint: Endpoint {
+                key: proxy.key.to_string(),
+                base,
+                credentials: self.app.upstream_credentials(proxy).await?,
+            },
+            docker_hub,
+            tag_ttl: Duration::from_secs(proxy.cache.tag_ttl_seconds.into()),
+        })
+    }
+
+    fn context(upstream: &Upstream) -> Context {
+        Context {
+            actor: format!("proxy:{}", upstream.key),
+            correlation_id: uuid::Uuid::now_v7().to_string(),
+            idempotency: None,
+        }
+    }
+
+    /// Makes the cache repository of `path` hold `reference` as the remote has it (a tag within
+    /// its TTL), and names the manifest to serve; `None` when neither has it.
+    pub async fn manifest(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        reference: &Reference,
+        accept: Option<&str>,
+    ) -> Result<Option<Served>, ProxyError> {
+        let Some(cache) = upstream.cache_repository(path) else {
+            return Ok(None);
+        };
+        let backend = self.app.backend();
+        let local = match reference {
+            Reference::Digest(digest) => {
+                if repositories::manifest(backend, &cache, digest)
+                    .await
+                    .map_err(AppError::from)?
+                    .is_some()
+                {
+                    // Content by digest never changes: no need to ask.
+                    return Ok(Some(Served {
+                        digest: digest.clone(),
+                        warning: None,
+                    }));
+                }
+                None
+            }
+            Reference::Tag(tag) => {
+                let local = repositories::resolve_tag(backend, &cache, tag)
+                    .await
+                    .map_err(AppError::from)?
+                    .map(|row| row.digest);
+                let key = (cache.to_string(), tag.to_string());
+                if let Some(digest) = &local
+                    && let Some(at) = self.confirmed.get(&key).await
+                    && at.elapsed() < upstream.tag_ttl
+                {
+                    return Ok(Some(Served {
+                        digest: digest.clone(),
+                        warning: None,
+                    }));
+                }
+                local
+            }
+        };
+        match self
+            .fetch_manifest(upstream, path, &cache, reference, accept, local.as_ref())
+            .await
+        {
+            Ok(found) => Ok(found.map(|digest| Served {
+                digest,
+                warning: None,
+            })),
+            Err(e) if e.remote_failed() && local.is_some() => {
+                tracing::warn!(proxy = %upstream.key, error = %e, "serving a cached tag");
+                Ok(local.map(|digest| Served {
+                    digest,
+                    warning: Some(format!("110 - \"response is stale: {e}\"")),
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_manifest(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        cache: &RepositoryName,
+        reference: &Reference,
+        accept: Option<&str>,
+        local: Option<&Digest>,
+    ) -> Result<Option<Digest>, ProxyError> {
+        let remote = format!("/v2/{}/manifests/{reference}", upstream.remote_path(path));
+        let accept = Some(accept.unwrap_or(MANIFEST_ACCEPT));
+        if let (Some(local), Reference::Tag(tag)) = (local, reference) {
+            // A HEAD tells whether the tag still points where it did.
+            let Some(head) = self.fetch(upstream, Method::HEAD, &remote, accept).await? else {
+                return Ok(None);
+            };
+            if header_digest(&head).as_ref() == Some(local) {
+                self.confirm(cache, tag).await;
+                return Ok(Some(local.clone()));
+            }
+        }
+        let Some(response) = self.fetch(upstream, Method::GET, &remote, accept).await? else {
+            return Ok(None);
+        };
+        let announced = header_digest(&response);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let invalid = |reason: String| ProxyError::Invalid {
+            proxy: upstream.key.to_string(),
+            reason,
+        };
+        let bytes = read_limited(response, manifest::MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|e| invalid(format!("reading {remote}: {e}")))?;
+        let digest = Digest::from_sha256(&sha2::Sha256::digest(&bytes));
+        let expected = match reference {
+            Reference::Digest(named) => Some(named.clone()),
+            Reference::Tag(_) => announced,
+        };
+        if let Some(expected) = expected
+            && expected != digest
+        {
+            return Err(invalid(format!(
+                "{remote} hashes to {digest}, not {expected}"
+            )));
+        }
+        let parsed = manifest::parse(&bytes, content_type.as_deref())
+            .map_err(|e| invalid(format!("{remote}: {e}")))?;
+        self.blobs.put(&digest, &bytes).await?;
+        let tag = match reference {
+            Reference::Tag(tag) => Some(tag.clone()),
+            Reference::Digest(_) => None,
+        };
+        let push = ManifestPush {
+            digest: digest.clone(),
+            record: ManifestRecord {
+                media_type: parsed.media_type,
+                size: bytes.len() as u64,
+                subject: parsed.subject.map(|s| s.digest),
+                artifact_type: parsed.artifact_type,
+                chart: None,
+            },
+            tag: tag.clone(),
+            missing: Vec::new(),
+        };
+        self.app
+            .record_cached_manifest(&Self::context(upstream), cache, push)
+            .await?;
+        if let Some(tag) = &tag {
+            self.confirm(cache, tag).await;
+        }
+        Ok(Some(digest))
+    }
+
+    /// Sends a request to the remote: `None` for a 404, an error naming the proxy for any
+    /// other failure.
+    async fn fetch(
+        &self,
+        upstream: &Upstream,
+        method: Method,
+        remote: &str,
+        accept: Option<&str>,
+    ) -> Result<Option<reqwest::Response>, ProxyError> {
+        let response = self
+            .client
+            .send(&upstream.endpoint, method, remote, accept)
+            .await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(ProxyError::Status {
+                proxy: upstream.key.to_string(),
+                status: status.as_u16(),
+                what: remote.to_owned(),
+            });
+        }
+        Ok(Some(response))
+    }
+
+    async fn confirm(&self, cache: &RepositoryName, tag: &Tag) {
+        self.confirmed
+            .insert((cache.to_string(), tag.to_string()), Instant::now())
+            .await;
+    }
+
+    /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
+    pub async fn blob_size(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, ProxyError> {
+        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
+        let response = self.fetch(upstream, Method::HEAD, &remote, None).await?;
+        Ok(response.and_then(|r| r.content_length()))
+    }
+
+    /// Streams blob `digest` of `path` from the remote while storing it; it is committed and
+    /// linked into the cache repository only when the bytes hash to `digest`. The fetch runs
+    /// to the end even if the caller goes away, so the next pull finds it stored.
+    pub async fn blob(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<Option<RemoteBlob>, ProxyError> {
+        let Some(cache) = upstream.cache_repository(path) else {
+            return Ok(None);
+        };
+        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
+        let Some(response) = self.fetch(upstream, Method::GET, &remote, None).await? else {
+            return Ok(None);
+        };
+        let size = response.content_length();
+        let mut writer = self.blobs.writer(digest).await?;
+        let (sender, chunks) = mpsc::channel(16);
+        let blobs = self.blobs.clone();
+        let digest = digest.clone();
+        let key = upstream.key.clone();
+        tokio::spawn(async move {
+            let mut response = response;
+            // The last chunk is held back until the digest checks out, so a client never
+            // receives a whole body that is wrong.
+            let mut held: Option<Bytes> = None;
+            let failure = loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(e) = writer.write(&chunk).await {
+                            break Some(e.to_string());
+                        }
+                        if let Some(previous) = held.replace(chunk) {
+                            let _ = sender.send(Ok(previous)).await;
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
+                }
+            };
+            let outcome = match failure {
+                Some(reason) => Err(reason),
+                None => match writer.commit().await {
+                    Ok(()) => blobs.link(&cache, &digest).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the blob from {key} is not {digest}: {e}")),
+                },
+            };
+            match outcome {
+                Ok(()) => {
+                    if let Some(last) = held {
+                        let _ = sender.send(Ok(last)).await;
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(proxy = %key, %digest, %reason, "discarded a fetched blob");
+                    let _ = sender.send(Err(std::io::Error::other(reason))).await;
+                }
+            }
+        });
+        Ok(Some(RemoteBlob { size, chunks }))
+    }
+}
+
+fn header_digest(response: &reqwest::Response) -> Option<Digest> {
+    response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Digest::parse(v).ok())
+}
+
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > limit {
+            return Err(format!("larger than {limit} bytes"));
+        }
+    }
+    Ok(bytes)
+}
