@@ -376,3 +376,41 @@ async fn a_transfer_cut_short_is_discarded_and_the_next_pull_succeeds() {
         .unwrap();
     assert_eq!(cached.bytes().await.unwrap().as_ref(), bytes.as_slice());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_pulls_of_one_uncached_blob_make_one_upstream_fetch() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn(Db::Postgres).await;
+    let distribution = Distribution::start(None).await;
+    let upstream = Forwarder::start(&distribution.host).await;
+    let bytes = noise(64 * 1024 * 1024);
+    let digest = push_blob(&distribution.host, "big", &bytes).await;
+    drop(bytes);
+    custom_proxy(&app, "mirror", &upstream.host, 300).await;
+    let url = app.url(&format!("/v2/mirror/big/blobs/{digest}"));
+    let pulls = (0..16).map(|_| {
+        let (client, url, token) = (app.client.clone(), url.clone(), app.admin());
+        tokio::spawn(async move {
+            let mut response = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let mut hasher = Sha256::new();
+            let mut len = 0;
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                len += chunk.len();
+                hasher.update(&chunk);
+            }
+            (len, format!("sha256:{:x}", hasher.finalize()))
+        })
+    });
+    for pull in futures_util::future::join_all(pulls).await {
+        let (len, hash) = pull.unwrap();
+        assert_eq!((len, hash.as_str()), (64 * 1024 * 1024, digest.as_str()));
+    }
+    assert_eq!(
+        upstream
+            .requests(&format!("GET /v2/big/blobs/{digest}"))
+            .len(),
+        1,
+        "one upstream fetch for sixteen clients"
+    );
+}

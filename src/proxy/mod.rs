@@ -9,14 +9,17 @@
 //! remote fails, what is cached is served with a `Warning`.
 
 pub mod client;
+pub mod flight;
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::Stream;
 use moka::future::Cache;
 use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
-use tokio::sync::mpsc;
 
 use crate::app::{App, AppError, Context, ManifestPush};
 use crate::domain::ResourceName;
@@ -27,6 +30,7 @@ use crate::domain::upstream_proxy::{DockerSource, UpstreamProxy};
 use crate::projections::repositories;
 use crate::storage::{BlobStore, FsBlobStore, StorageError};
 use client::{Endpoint, UpstreamClient};
+use flight::{Flight, Flights, Phase};
 
 /// Every manifest type Berth stores, for remotes asked without an `Accept` of the client's.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -71,6 +75,14 @@ pub enum ProxyError {
         /// What is wrong.
         reason: String,
     },
+    /// A fetch shared with other requests failed.
+    #[error("upstream proxy {proxy} failed: {reason}")]
+    Failed {
+        /// The proxy's key.
+        proxy: String,
+        /// What failed.
+        reason: String,
+    },
     /// Storing what was fetched failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -84,7 +96,7 @@ impl ProxyError {
     /// opposed to answering that it lacks the content.
     pub fn remote_failed(&self) -> bool {
         match self {
-            Self::Unreachable { .. } | Self::Auth { .. } => true,
+            Self::Unreachable { .. } | Self::Auth { .. } | Self::Failed { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -131,8 +143,18 @@ pub struct Served {
 pub struct RemoteBlob {
     /// Its size, when the remote said.
     pub size: Option<u64>,
-    /// The bytes, as they arrive; an error (and no last chunk) if they turn out wrong.
-    pub chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    /// The bytes, as they arrive; an error (and no last byte) if they turn out wrong.
+    pub chunks: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
+}
+
+/// What asking the remote for a blob gave.
+pub enum BlobFetch {
+    /// The remote does not have it.
+    Missing,
+    /// It is stored now (a fetch by another request just finished).
+    Stored,
+    /// It is on its way.
+    Streaming(RemoteBlob),
 }
 
 /// Pulls through upstream proxies.
@@ -144,6 +166,8 @@ pub struct PullThrough {
     docker_hub_url: String,
     /// When a cached tag was last confirmed with its remote, by cache repository and tag.
     confirmed: Cache<(String, String), Instant>,
+    /// Blob fetches in flight.
+    flights: Flights,
 }
 
 impl PullThrough {
@@ -155,6 +179,7 @@ impl PullThrough {
             blobs,
             docker_hub_url: docker_hub_url.trim_end_matches('/').to_owned(),
             confirmed: Cache::builder().max_capacity(100_000).build(),
+            flights: Flights::default(),
         }
     }
 
@@ -378,42 +403,100 @@ impl PullThrough {
         Ok(response.and_then(|r| r.content_length()))
     }
 
-    /// Streams blob `digest` of `path` from the remote while storing it; it is committed and
-    /// linked into the cache repository only when the bytes hash to `digest`. The fetch runs
-    /// to the end even if the caller goes away, so the next pull finds it stored.
+    /// Blob `digest` of `path` from the remote, stored as it streams: one fetch however many
+    /// ask at once (see [`flight`]). It is committed and linked into the cache repository only
+    /// when the bytes hash to `digest`, and the fetch runs to the end even if every client goes
+    /// away, so the next pull finds it stored.
     pub async fn blob(
         &self,
         upstream: &Upstream,
         path: &str,
         digest: &Digest,
-    ) -> Result<Option<RemoteBlob>, ProxyError> {
+    ) -> Result<BlobFetch, ProxyError> {
         let Some(cache) = upstream.cache_repository(path) else {
-            return Ok(None);
+            return Ok(BlobFetch::Missing);
         };
+        let (flight, leader) = self.flights.join(digest);
+        if leader {
+            self.start_fetch(upstream, path, &cache, digest, flight.clone())
+                .await?;
+        } else {
+            // Joined a fetch that may be for another cache repository: link this one too.
+            let (blobs, digest, mut progress) =
+                (self.blobs.clone(), digest.clone(), flight.subscribe());
+            tokio::spawn(async move {
+                while !progress.borrow_and_update().done {
+                    if progress.changed().await.is_err() {
+                        return;
+                    }
+                }
+                if progress.borrow().phase == Phase::Stored {
+                    let _ = blobs.link(&cache, &digest).await;
+                }
+            });
+        }
+        let mut progress = flight.subscribe();
+        let failed = |reason: String| ProxyError::Failed {
+            proxy: upstream.key.to_string(),
+            reason,
+        };
+        match flight::started(&mut progress).await.phase {
+            Phase::Missing => Ok(BlobFetch::Missing),
+            Phase::Stored => Ok(BlobFetch::Stored),
+            Phase::Streaming { temp, size } => Ok(BlobFetch::Streaming(RemoteBlob {
+                size,
+                chunks: Box::pin(flight::read(temp, self.blobs.blob_path(digest), progress)),
+            })),
+            Phase::Failed(reason) => Err(failed(reason)),
+            Phase::Starting => Err(failed("the fetch ended before it started".into())),
+        }
+    }
+
+    /// Sends the request for a blob and, when the remote has it, copies it to storage in the
+    /// background, publishing progress on `flight`.
+    async fn start_fetch(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        cache: &RepositoryName,
+        digest: &Digest,
+        flight: Arc<Flight>,
+    ) -> Result<(), ProxyError> {
         let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
-        let Some(response) = self.fetch(upstream, Method::GET, &remote, None).await? else {
-            return Ok(None);
+        let response = match self.fetch(upstream, Method::GET, &remote, None).await {
+            Ok(Some(response)) => response,
+            Ok(None) => {
+                self.flights.finish(digest, &flight, Phase::Missing);
+                return Ok(());
+            }
+            Err(e) => {
+                self.flights
+                    .finish(digest, &flight, Phase::Failed(e.to_string()));
+                return Err(e);
+            }
         };
+        let mut writer = match self.blobs.writer(digest).await {
+            Ok(writer) => writer,
+            Err(e) => {
+                self.flights
+                    .finish(digest, &flight, Phase::Failed(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        let temp = writer.temp_path().to_path_buf();
         let size = response.content_length();
-        let mut writer = self.blobs.writer(digest).await?;
-        let (sender, chunks) = mpsc::channel(16);
-        let blobs = self.blobs.clone();
-        let digest = digest.clone();
-        let key = upstream.key.clone();
+        flight.update(|p| p.phase = Phase::Streaming { temp, size });
+        let (blobs, flights) = (self.blobs.clone(), self.flights.clone());
+        let (cache, digest, key) = (cache.clone(), digest.clone(), upstream.key.clone());
         tokio::spawn(async move {
             let mut response = response;
-            // The last chunk is held back until the digest checks out, so a client never
-            // receives a whole body that is wrong.
-            let mut held: Option<Bytes> = None;
             let failure = loop {
                 match response.chunk().await {
                     Ok(Some(chunk)) => {
                         if let Err(e) = writer.write(&chunk).await {
                             break Some(e.to_string());
                         }
-                        if let Some(previous) = held.replace(chunk) {
-                            let _ = sender.send(Ok(previous)).await;
-                        }
+                        flight.update(|p| p.written += chunk.len() as u64);
                     }
                     Ok(None) => break None,
                     Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
@@ -426,19 +509,16 @@ impl PullThrough {
                     Err(e) => Err(format!("the blob from {key} is not {digest}: {e}")),
                 },
             };
-            match outcome {
-                Ok(()) => {
-                    if let Some(last) = held {
-                        let _ = sender.send(Ok(last)).await;
-                    }
-                }
+            let phase = match outcome {
+                Ok(()) => Phase::Stored,
                 Err(reason) => {
                     tracing::warn!(proxy = %key, %digest, %reason, "discarded a fetched blob");
-                    let _ = sender.send(Err(std::io::Error::other(reason))).await;
+                    Phase::Failed(reason)
                 }
-            }
+            };
+            flights.finish(&digest, &flight, phase);
         });
-        Ok(Some(RemoteBlob { size, chunks }))
+        Ok(())
     }
 }
 

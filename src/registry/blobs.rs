@@ -9,7 +9,7 @@ use super::access::{self, Action};
 use super::errcode::{ErrorCode, RegistryError, RegistryResult};
 use super::{Namespace, RegistryState, upstream_error};
 use crate::domain::oci::{Digest, RepositoryName};
-use crate::proxy::{ProxyError, Upstream};
+use crate::proxy::{BlobFetch, RemoteBlob};
 use crate::storage::{BlobStore, UploadError, UploadId};
 
 /// How much of a blob is read and sent at a time.
@@ -139,7 +139,22 @@ pub async fn blob(
     }
     let mut failure = None;
     for upstream in &upstreams {
-        match remote(state, request, upstream, repository.path(), &digest).await {
+        let path = repository.path();
+        let fetched = if method == Method::HEAD {
+            state
+                .proxy
+                .blob_size(upstream, path, &digest)
+                .await
+                .map(|size| size.map(|size| head(&digest, size)))
+        } else {
+            match state.proxy.blob(upstream, path, &digest).await {
+                Ok(BlobFetch::Stored) => return stored(state, request, &digest, unknown).await,
+                Ok(BlobFetch::Streaming(blob)) => Ok(Some(streaming(&digest, blob))),
+                Ok(BlobFetch::Missing) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        match fetched {
             Ok(Some(response)) => return Ok(response),
             Ok(None) => {}
             Err(e) => {
@@ -151,32 +166,24 @@ pub async fn blob(
     Err(failure.map(upstream_error).unwrap_or_else(unknown))
 }
 
-/// A blob `upstream` serves, streamed through while it is stored; `None` if it lacks it.
-async fn remote(
-    state: &RegistryState,
-    request: &Request,
-    upstream: &Upstream,
-    path: &str,
-    digest: &Digest,
-) -> Result<Option<Response>, ProxyError> {
-    let builder = Response::builder()
+/// The answer to a `HEAD` of a blob the remote has.
+fn head(digest: &Digest, size: u64) -> Response {
+    Response::builder()
+        .header("Docker-Content-Digest", digest.as_str())
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Length", size.to_string())
+        .finish()
+}
+
+/// A blob streaming through from the remote.
+fn streaming(digest: &Digest, blob: RemoteBlob) -> Response {
+    let mut builder = Response::builder()
         .header("Docker-Content-Digest", digest.as_str())
         .header("Content-Type", "application/octet-stream");
-    if request.method() == Method::HEAD {
-        let size = state.proxy.blob_size(upstream, path, digest).await?;
-        return Ok(size.map(|size| builder.header("Content-Length", size.to_string()).finish()));
+    if let Some(size) = blob.size {
+        builder = builder.header("Content-Length", size.to_string());
     }
-    let Some(blob) = state.proxy.blob(upstream, path, digest).await? else {
-        return Ok(None);
-    };
-    let builder = match blob.size {
-        Some(size) => builder.header("Content-Length", size.to_string()),
-        None => builder,
-    };
-    let chunks = futures_util::stream::unfold(blob.chunks, |mut chunks| async move {
-        chunks.recv().await.map(|chunk| (chunk, chunks))
-    });
-    Ok(Some(builder.body(Body::from_bytes_stream(chunks))))
+    builder.body(Body::from_bytes_stream(blob.chunks))
 }
 
 /// A stored blob, whole or by `Range`.

@@ -31,7 +31,7 @@ impl FsBlobStore {
     }
 
     /// Where a blob's bytes live.
-    pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root.join("blobs/sha256").join(&hex[..2]).join(hex)
     }

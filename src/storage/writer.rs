@@ -41,14 +41,20 @@ impl FsBlobStore {
 }
 
 impl BlobWriter {
-    /// Appends `chunk`.
+    /// Appends `chunk`; once this returns, readers of [`Self::temp_path`] see it.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
         if let Some(file) = &mut self.file {
             file.write_all(chunk).await?;
+            file.flush().await?;
         }
         self.hasher.update(chunk);
         self.written += chunk.len() as u64;
         Ok(())
+    }
+
+    /// The temporary file the bytes go to (renamed into place by [`Self::commit`]).
+    pub fn temp_path(&self) -> &std::path::Path {
+        &self.temp
     }
 
     /// Bytes written so far.
