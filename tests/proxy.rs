@@ -414,3 +414,51 @@ async fn sixteen_concurrent_pulls_of_one_uncached_blob_make_one_upstream_fetch()
         "one upstream fetch for sixteen clients"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_auth_upstream_as_docker_hub_maps_library_and_reuses_its_token() {
+    // Another Berth plays Docker Hub: its /v2 challenges with a token realm.
+    let hub = TestApp::spawn(Db::Sqlite).await;
+    let created = hub
+        .call(
+            "POST",
+            "/api/v1/registries",
+            Some(json!({"name": "library", "package_type": "DOCKER"})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let hub_creds = format!("ci:{}", hub.admin());
+    let first = push_image(&host(&hub), "library/nginx", "1", 11, Some(&hub_creds));
+    let second = push_image(&host(&hub), "library/nginx", "2", 12, Some(&hub_creds));
+    let front = Forwarder::start(&host(&hub)).await;
+
+    let app = TestApp::spawn_with_docker_hub(Db::Postgres, &format!("http://{}", front.host)).await;
+    let puller = hub.token("puller", "registry:read");
+    create_proxy(
+        &app,
+        json!({"key": "hub", "package_type": "DOCKER", "source": "DOCKER_HUB",
+               "auth": {"type": "USERNAME_PASSWORD", "username": "puller", "password": puller}}),
+    )
+    .await;
+
+    // `hub/nginx` is `library/nginx` upstream.
+    assert_eq!(pull(&app, "hub/nginx:1", false).unwrap(), first);
+    assert_eq!(pull(&app, "hub/nginx:2", false).unwrap(), second);
+    assert!(
+        !front
+            .requests("GET /v2/library/nginx/manifests/1")
+            .is_empty()
+    );
+    assert_eq!(
+        front.requests("/v2/token").len(),
+        1,
+        "one token serves every request on the repository: {:?}",
+        front.requests("")
+    );
+    // The token was asked for with the proxy's credentials and the challenge's scope.
+    let token_request = &front.requests("/v2/token")[0];
+    assert!(
+        token_request.contains("scope=repository%3Alibrary%2Fnginx%3Apull"),
+        "{token_request}"
+    );
+}

@@ -23,6 +23,15 @@ pub enum Db {
     Postgres,
 }
 
+/// How a test server differs from the defaults.
+#[derive(Default)]
+struct Options {
+    /// Token keys besides [`JWT_SECRET`].
+    auth: AuthConfig,
+    /// Where Docker Hub proxies pull from.
+    docker_hub_url: Option<String>,
+}
+
 /// A running server.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -47,6 +56,26 @@ impl TestApp {
     /// Starts a server on `db` that also accepts what `auth` configures (its HS256 secret is
     /// always [`JWT_SECRET`]).
     pub async fn spawn_with(db: Db, auth: AuthConfig) -> Self {
+        Self::spawn_with_options(
+            db,
+            Options {
+                auth,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts a server on `db` whose Docker Hub upstream proxies pull from `url`.
+    pub async fn spawn_with_docker_hub(db: Db, url: &str) -> Self {
+        let options = Options {
+            docker_hub_url: Some(url.to_owned()),
+            ..Default::default()
+        };
+        Self::spawn_with_options(db, options).await
+    }
+
+    async fn spawn_with_options(db: Db, options: Options) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (database, guard) = match db {
             Db::Sqlite => (
@@ -67,7 +96,7 @@ impl TestApp {
                 )
             }
         };
-        Self::start(data_dir, database, auth, guard).await
+        Self::start(data_dir, database, options, guard).await
     }
 
     /// Stops this server and starts a new one on the same data directory and database, as a
@@ -87,13 +116,13 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Self::start(data_dir, database, AuthConfig::default(), guard).await
+        Self::start(data_dir, database, Options::default(), guard).await
     }
 
     /// A server on an existing database.
     pub async fn on_database(database: DatabaseConfig) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        Self::start(data_dir, database, AuthConfig::default(), None).await
+        Self::start(data_dir, database, Options::default(), None).await
     }
 
     /// A second server on the same database and storage as this one, as another instance
@@ -101,31 +130,24 @@ impl TestApp {
     pub async fn sibling(&self) -> Self {
         let own = tempfile::tempdir().expect("temp dir");
         let shared = self.data_dir.path().to_path_buf();
-        Self::start_at(
-            own,
-            shared,
-            self.database.clone(),
-            AuthConfig::default(),
-            None,
-        )
-        .await
+        Self::start_at(own, shared, self.database.clone(), Options::default(), None).await
     }
 
     async fn start(
         data_dir: tempfile::TempDir,
         database: DatabaseConfig,
-        auth: AuthConfig,
+        options: Options,
         guard: Option<TestDatabase>,
     ) -> Self {
         let path = data_dir.path().to_path_buf();
-        Self::start_at(data_dir, path, database, auth, guard).await
+        Self::start_at(data_dir, path, database, options, guard).await
     }
 
     async fn start_at(
         data_dir: tempfile::TempDir,
         data_path: std::path::PathBuf,
         database: DatabaseConfig,
-        auth: AuthConfig,
+        options: Options,
         guard: Option<TestDatabase>,
     ) -> Self {
         let config = ServeConfig {
@@ -134,12 +156,14 @@ impl TestApp {
             database: database.clone(),
             auth: AuthConfig {
                 jwt_secret: Some(Secret::new(JWT_SECRET.to_owned())),
-                ..auth
+                ..options.auth
             },
             secret_key: None,
             base_url: None,
             manifest_cache_bytes: 16 * 1024 * 1024,
-            docker_hub_url: berth::config::DOCKER_HUB_URL.to_owned(),
+            docker_hub_url: options
+                .docker_hub_url
+                .unwrap_or_else(|| berth::config::DOCKER_HUB_URL.to_owned()),
         };
         // The server runs on a runtime of its own, as in production; the test looks at the
         // database through a store of its own.
