@@ -84,6 +84,7 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let store: SharedEventStore = self.backend.store();
+        let proxy = self.registry.proxy.clone();
         let app = Route::new()
             .at("/healthz", get(health::healthz))
             .at("/readyz", get(health::readyz))
@@ -91,7 +92,7 @@ impl Application {
             .at("/v2/", registry::endpoint(self.registry.clone()))
             .at("/v2/*rest", registry::endpoint(self.registry.clone()))
             .at("/helm/*rest", registry::helm::endpoint(self.registry))
-            .nest("/", api::routes(self.app, self.authenticator))
+            .nest("/", api::routes(self.app, self.authenticator, proxy))
             .data(store)
             .with(Tracing);
         Server::new_with_acceptor(TcpAcceptor::from_tokio(self.listener)?)

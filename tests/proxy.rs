@@ -174,6 +174,28 @@ async fn skopeo_pulls_images_and_indexes_through_a_custom_upstream_once(app: Tes
     assert_eq!((status, code.as_str()), (403, "DENIED"));
     assert!(message.contains("mirror is an upstream proxy"), "{message}");
 
+    // The proxy's counts: fetched once, then served from the cache.
+    let stats = app
+        .call("GET", "/api/v1/upstream-proxies/mirror/stats", None)
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    assert!(
+        stats.body["cache_misses"].as_u64().unwrap() >= 5,
+        "{}",
+        stats.text
+    );
+    assert!(
+        stats.body["cache_hits"].as_u64().unwrap() >= 5,
+        "{}",
+        stats.text
+    );
+    assert!(stats.body["bytes_from_upstream"].as_u64().unwrap() > 0);
+    assert_eq!(stats.body["upstream_errors"], 0);
+    let unknown = app
+        .call("GET", "/api/v1/upstream-proxies/nope/stats", None)
+        .await;
+    assert_eq!(unknown.status, 404);
+
     // What was cached is in the log, recorded by the proxy.
     let events = app
         .call(
@@ -226,6 +248,12 @@ async fn a_cached_pull_survives_the_upstream_going_down_and_a_cold_one_fails_fas
         started.elapsed() < Duration::from_secs(10),
         "a cold pull fails fast"
     );
+    let stats = app
+        .call("GET", "/api/v1/upstream-proxies/mirror/stats", None)
+        .await;
+    let count = |name: &str| stats.body[name].as_u64().unwrap();
+    assert!(count("upstream_errors") >= 2, "{}", stats.text);
+    assert!(count("stale_served") >= 1, "{}", stats.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,4 +489,32 @@ async fn a_token_auth_upstream_as_docker_hub_maps_library_and_reuses_its_token()
         token_request.contains("scope=repository%3Alibrary%2Fnginx%3Apull"),
         "{token_request}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_makes_the_next_pull_ask_the_upstream_again() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let distribution = Distribution::start(None).await;
+    let first = push_image(&distribution.host, "app", "latest", 21, None);
+    custom_proxy(&app, "mirror", &distribution.host, 300).await;
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
+    let second = push_image(&distribution.host, "app", "latest", 22, None);
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
+    let purged = app
+        .call("POST", "/api/v1/upstream-proxies/mirror/purge", None)
+        .await;
+    assert_eq!(purged.status, 200, "{}", purged.text);
+    assert_eq!(purged.body["purged_tags"], 1);
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), second);
+    let reader = app.token("rita", "registry:read");
+    let refused = app
+        .call_as(
+            &reader,
+            "POST",
+            "/api/v1/upstream-proxies/mirror/purge",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
 }

@@ -55,7 +55,11 @@ pub fn spec_yaml() -> String {
 }
 
 /// The `/api` routes: the operations, the spec and the docs page.
-pub fn routes(app: App, authenticator: Arc<Authenticator>) -> BoxEndpoint<'static> {
+pub fn routes(
+    app: App,
+    authenticator: Arc<Authenticator>,
+    proxy: crate::proxy::PullThrough,
+) -> BoxEndpoint<'static> {
     let service = service();
     let json = service.spec();
     let yaml = service.spec_yaml();
@@ -73,6 +77,7 @@ pub fn routes(app: App, authenticator: Arc<Authenticator>) -> BoxEndpoint<'stati
         .nest("/api/docs", docs)
         .data(authenticator)
         .data(app)
+        .data(proxy)
         .catch_all_error(error::normalize)
         .around(crate::request_id::middleware)
         .boxed()

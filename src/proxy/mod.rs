@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod flight;
+pub mod stats;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::projections::repositories;
 use crate::storage::{BlobStore, FsBlobStore, StorageError};
 use client::{Endpoint, UpstreamClient};
 use flight::{Flight, Flights, Phase};
+use stats::{Count, ProxyStats, Snapshot};
 
 /// Every manifest type Berth stores, for remotes asked without an `Accept` of the client's.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -164,10 +166,13 @@ pub struct PullThrough {
     app: App,
     blobs: FsBlobStore,
     docker_hub_url: String,
-    /// When a cached tag was last confirmed with its remote, by cache repository and tag.
-    confirmed: Cache<(String, String), Instant>,
+    /// When a cached tag was last confirmed with its remote, by proxy key, cache repository
+    /// and tag.
+    confirmed: Cache<(String, String, String), Instant>,
     /// Blob fetches in flight.
     flights: Flights,
+    /// What each proxy did.
+    stats: ProxyStats,
 }
 
 impl PullThrough {
@@ -178,8 +183,12 @@ impl PullThrough {
             app,
             blobs,
             docker_hub_url: docker_hub_url.trim_end_matches('/').to_owned(),
-            confirmed: Cache::builder().max_capacity(100_000).build(),
+            confirmed: Cache::builder()
+                .max_capacity(100_000)
+                .support_invalidation_closures()
+                .build(),
             flights: Flights::default(),
+            stats: ProxyStats::default(),
         }
     }
 
@@ -237,6 +246,7 @@ impl PullThrough {
                     .is_some()
                 {
                     // Content by digest never changes: no need to ask.
+                    self.stats.count(upstream.key.as_str(), Count::Hit);
                     return Ok(Some(Served {
                         digest: digest.clone(),
                         warning: None,
@@ -249,11 +259,12 @@ impl PullThrough {
                     .await
                     .map_err(AppError::from)?
                     .map(|row| row.digest);
-                let key = (cache.to_string(), tag.to_string());
+                let key = confirmation(upstream, &cache, tag);
                 if let Some(digest) = &local
                     && let Some(at) = self.confirmed.get(&key).await
                     && at.elapsed() < upstream.tag_ttl
                 {
+                    self.stats.count(upstream.key.as_str(), Count::Hit);
                     return Ok(Some(Served {
                         digest: digest.clone(),
                         warning: None,
@@ -272,12 +283,19 @@ impl PullThrough {
             })),
             Err(e) if e.remote_failed() && local.is_some() => {
                 tracing::warn!(proxy = %upstream.key, error = %e, "serving a cached tag");
+                self.stats.count(upstream.key.as_str(), Count::Error);
+                self.stats.count(upstream.key.as_str(), Count::Stale);
                 Ok(local.map(|digest| Served {
                     digest,
                     warning: Some(format!("110 - \"response is stale: {e}\"")),
                 }))
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                if e.remote_failed() {
+                    self.stats.count(upstream.key.as_str(), Count::Error);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -298,7 +316,8 @@ impl PullThrough {
                 return Ok(None);
             };
             if header_digest(&head).as_ref() == Some(local) {
-                self.confirm(cache, tag).await;
+                self.stats.count(upstream.key.as_str(), Count::Hit);
+                self.confirm(upstream, cache, tag).await;
                 return Ok(Some(local.clone()));
             }
         }
@@ -319,6 +338,10 @@ impl PullThrough {
             .await
             .map_err(|e| invalid(format!("reading {remote}: {e}")))?;
         let digest = Digest::from_sha256(&sha2::Sha256::digest(&bytes));
+        self.stats.count(upstream.key.as_str(), Count::Miss);
+        self.stats
+            .count(upstream.key.as_str(), Count::Bytes(bytes.len() as u64));
+        tracing::info!(proxy = %upstream.key, %remote, %digest, "fetched a manifest");
         let expected = match reference {
             Reference::Digest(named) => Some(named.clone()),
             Reference::Tag(_) => announced,
@@ -353,7 +376,7 @@ impl PullThrough {
             .record_cached_manifest(&Self::context(upstream), cache, push)
             .await?;
         if let Some(tag) = &tag {
-            self.confirm(cache, tag).await;
+            self.confirm(upstream, cache, tag).await;
         }
         Ok(Some(digest))
     }
@@ -385,10 +408,31 @@ impl PullThrough {
         Ok(Some(response))
     }
 
-    async fn confirm(&self, cache: &RepositoryName, tag: &Tag) {
+    async fn confirm(&self, upstream: &Upstream, cache: &RepositoryName, tag: &Tag) {
         self.confirmed
-            .insert((cache.to_string(), tag.to_string()), Instant::now())
+            .insert(confirmation(upstream, cache, tag), Instant::now())
             .await;
+    }
+
+    /// Forgets when proxy `key`'s cached tags were last confirmed, so that each is asked for
+    /// again at its next pull; returns how many there were.
+    pub async fn purge_tags(&self, key: &str) -> u64 {
+        let purged = self.confirmed.iter().filter(|(k, _)| k.0 == key).count();
+        let key = key.to_owned();
+        // Invalidation closures are enabled on this cache.
+        let _ = self.confirmed.invalidate_entries_if(move |k, _| k.0 == key);
+        self.confirmed.run_pending_tasks().await;
+        purged as u64
+    }
+
+    /// Proxy `key`'s counts since this instance started.
+    pub fn stats(&self, key: &str) -> Snapshot {
+        self.stats.snapshot(key)
+    }
+
+    /// Counts a pull proxy `key` served from its cache.
+    pub fn count_hit(&self, key: &str) {
+        self.stats.count(key, Count::Hit);
     }
 
     /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
@@ -470,11 +514,13 @@ impl PullThrough {
                 return Ok(());
             }
             Err(e) => {
+                self.stats.count(upstream.key.as_str(), Count::Error);
                 self.flights
                     .finish(digest, &flight, Phase::Failed(e.to_string()));
                 return Err(e);
             }
         };
+        self.stats.count(upstream.key.as_str(), Count::Miss);
         let mut writer = match self.blobs.writer(digest).await {
             Ok(writer) => writer,
             Err(e) => {
@@ -486,7 +532,8 @@ impl PullThrough {
         let temp = writer.temp_path().to_path_buf();
         let size = response.content_length();
         flight.update(|p| p.phase = Phase::Streaming { temp, size });
-        let (blobs, flights) = (self.blobs.clone(), self.flights.clone());
+        let (blobs, flights, stats) =
+            (self.blobs.clone(), self.flights.clone(), self.stats.clone());
         let (cache, digest, key) = (cache.clone(), digest.clone(), upstream.key.clone());
         tokio::spawn(async move {
             let mut response = response;
@@ -497,6 +544,7 @@ impl PullThrough {
                             break Some(e.to_string());
                         }
                         flight.update(|p| p.written += chunk.len() as u64);
+                        stats.count(key.as_str(), Count::Bytes(chunk.len() as u64));
                     }
                     Ok(None) => break None,
                     Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
@@ -510,8 +558,12 @@ impl PullThrough {
                 },
             };
             let phase = match outcome {
-                Ok(()) => Phase::Stored,
+                Ok(()) => {
+                    tracing::info!(proxy = %key, %digest, "fetched a blob");
+                    Phase::Stored
+                }
                 Err(reason) => {
+                    stats.count(key.as_str(), Count::Error);
                     tracing::warn!(proxy = %key, %digest, %reason, "discarded a fetched blob");
                     Phase::Failed(reason)
                 }
@@ -520,6 +572,15 @@ impl PullThrough {
         });
         Ok(())
     }
+}
+
+/// The key of a tag's confirmation time.
+fn confirmation(
+    upstream: &Upstream,
+    cache: &RepositoryName,
+    tag: &Tag,
+) -> (String, String, String) {
+    (upstream.key.to_string(), cache.to_string(), tag.to_string())
 }
 
 fn header_digest(response: &reqwest::Response) -> Option<Digest> {

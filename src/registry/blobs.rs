@@ -134,6 +134,7 @@ pub async fn blob(
         if let Some(cache) = upstream.cache_repository(repository.path())
             && state.blobs.is_linked(&cache, &digest).await?
         {
+            state.proxy.count_hit(upstream.key.as_str());
             return stored(state, request, &digest, unknown).await;
         }
     }

@@ -44,6 +44,7 @@ __all__ = [
     "ManifestItem",
     "ManifestList",
     "PackageType",
+    "PurgeResult",
     "Registry",
     "RegistryPage",
     "RepositoryItem",
@@ -60,6 +61,7 @@ __all__ = [
     "UpstreamAuthInput",
     "UpstreamProxy",
     "UpstreamProxyPage",
+    "UpstreamProxyStats",
 ]
 
 # import apis into sdk package
@@ -93,6 +95,7 @@ from berth_client.models.history_page import HistoryPage as HistoryPage
 from berth_client.models.manifest_item import ManifestItem as ManifestItem
 from berth_client.models.manifest_list import ManifestList as ManifestList
 from berth_client.models.package_type import PackageType as PackageType
+from berth_client.models.purge_result import PurgeResult as PurgeResult
 from berth_client.models.registry import Registry as Registry
 from berth_client.models.registry_page import RegistryPage as RegistryPage
 from berth_client.models.repository_item import RepositoryItem as RepositoryItem
@@ -109,4 +112,5 @@ from berth_client.models.upstream_auth import UpstreamAuth as UpstreamAuth
 from berth_client.models.upstream_auth_input import UpstreamAuthInput as UpstreamAuthInput
 from berth_client.models.upstream_proxy import UpstreamProxy as UpstreamProxy
 from berth_client.models.upstream_proxy_page import UpstreamProxyPage as UpstreamProxyPage
+from berth_client.models.upstream_proxy_stats import UpstreamProxyStats as UpstreamProxyStats
 

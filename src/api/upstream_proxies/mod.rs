@@ -21,6 +21,7 @@ use crate::auth::Scope;
 use crate::domain::RemoteUrl;
 use crate::domain::upstream_proxy::{CacheSettings, UpstreamProxy};
 use crate::projections::resources::Stored;
+use crate::proxy::PullThrough;
 
 fn url(value: Option<&str>) -> Result<Option<RemoteUrl>, ApiError> {
     value
@@ -288,5 +289,57 @@ impl UpstreamProxiesApi {
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_upstream_proxy(&ctx, &key, if_match).await?;
         Ok(DeletedUpstreamProxy::Deleted)
+    }
+
+    /// What an upstream proxy did since this instance started: pulls served from its cache,
+    /// fetches from its remote, bytes received, remote failures and stale answers served.
+    #[oai(
+        path = "/upstream-proxies/:key/stats",
+        method = "get",
+        operation_id = "get_upstream_proxy_stats"
+    )]
+    async fn stats(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        proxy: Data<&PullThrough>,
+        /// The proxy's key.
+        key: Path<String>,
+    ) -> Result<StatsResponse, ApiError> {
+        auth.context(Scope::RegistryRead, &request_id)?;
+        let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
+        let key = stored.doc.key.to_string();
+        let counts = proxy.stats(&key);
+        Ok(StatsResponse::Ok(Json(UpstreamProxyStats {
+            key,
+            cache_hits: counts.cache_hits,
+            cache_misses: counts.cache_misses,
+            bytes_from_upstream: counts.bytes_from_upstream,
+            upstream_errors: counts.upstream_errors,
+            stale_served: counts.stale_served,
+        })))
+    }
+
+    /// Purge an upstream proxy's cached tags: each is asked of the remote again at its next
+    /// pull. Content by digest stays cached.
+    #[oai(
+        path = "/upstream-proxies/:key/purge",
+        method = "post",
+        operation_id = "purge_upstream_proxy_tags"
+    )]
+    async fn purge(
+        &self,
+        auth: BearerAuth,
+        request_id: Data<&RequestId>,
+        app: Data<&App>,
+        proxy: Data<&PullThrough>,
+        /// The proxy's key.
+        key: Path<String>,
+    ) -> Result<PurgeResponse, ApiError> {
+        auth.context(Scope::RegistryWrite, &request_id)?;
+        let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
+        let purged_tags = proxy.purge_tags(stored.doc.key.as_str()).await;
+        Ok(PurgeResponse::Ok(Json(PurgeResult { purged_tags })))
     }
 }

@@ -268,3 +268,43 @@ impl poem_openapi::types::Example for UpdateUpstreamProxyRequest {
         }
     }
 }
+
+/// What an upstream proxy did since this instance started.
+#[derive(Debug, Clone, Object)]
+pub struct UpstreamProxyStats {
+    /// The proxy's key.
+    pub key: String,
+    /// Pulls served from its cache.
+    pub cache_hits: u64,
+    /// Fetches from its remote.
+    pub cache_misses: u64,
+    /// Bytes received from its remote.
+    pub bytes_from_upstream: u64,
+    /// Remote failures (unreachable, refusing, erroring or sending bad content).
+    pub upstream_errors: u64,
+    /// Cached answers served while the remote failed.
+    pub stale_served: u64,
+}
+
+/// Response to `get_upstream_proxy_stats`.
+#[derive(ApiResponse)]
+pub enum StatsResponse {
+    /// The counts.
+    #[oai(status = 200)]
+    Ok(Json<UpstreamProxyStats>),
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, Object)]
+pub struct PurgeResult {
+    /// Cached tags that will be asked of the remote again.
+    pub purged_tags: u64,
+}
+
+/// Response to `purge_upstream_proxy_tags`.
+#[derive(ApiResponse)]
+pub enum PurgeResponse {
+    /// Purged.
+    #[oai(status = 200)]
+    Ok(Json<PurgeResult>),
+}

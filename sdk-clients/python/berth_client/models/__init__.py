@@ -27,6 +27,7 @@ from berth_client.models.history_page import HistoryPage
 from berth_client.models.manifest_item import ManifestItem
 from berth_client.models.manifest_list import ManifestList
 from berth_client.models.package_type import PackageType
+from berth_client.models.purge_result import PurgeResult
 from berth_client.models.registry import Registry
 from berth_client.models.registry_page import RegistryPage
 from berth_client.models.repository_item import RepositoryItem
@@ -43,4 +44,5 @@ from berth_client.models.upstream_auth import UpstreamAuth
 from berth_client.models.upstream_auth_input import UpstreamAuthInput
 from berth_client.models.upstream_proxy import UpstreamProxy
 from berth_client.models.upstream_proxy_page import UpstreamProxyPage
+from berth_client.models.upstream_proxy_stats import UpstreamProxyStats
 

@@ -29,6 +29,11 @@ import {
     PackageTypeToJSON,
 } from '../models/PackageType';
 import {
+    type PurgeResult,
+    PurgeResultFromJSON,
+    PurgeResultToJSON,
+} from '../models/PurgeResult';
+import {
     type SortField,
     SortFieldFromJSON,
     SortFieldToJSON,
@@ -53,6 +58,11 @@ import {
     UpstreamProxyPageFromJSON,
     UpstreamProxyPageToJSON,
 } from '../models/UpstreamProxyPage';
+import {
+    type UpstreamProxyStats,
+    UpstreamProxyStatsFromJSON,
+    UpstreamProxyStatsToJSON,
+} from '../models/UpstreamProxyStats';
 
 export interface CreateUpstreamProxyOperationRequest {
     /**
@@ -93,6 +103,13 @@ export interface GetUpstreamProxyRequest {
     asOf?: Date;
 }
 
+export interface GetUpstreamProxyStatsRequest {
+    /**
+     * The proxy's key.
+     */
+    key: string;
+}
+
 export interface ListUpstreamProxiesRequest {
     /**
      * Only this package type.
@@ -122,6 +139,13 @@ export interface ListUpstreamProxiesRequest {
      * The `next_page_token` of the previous page.
      */
     pageToken?: string;
+}
+
+export interface PurgeUpstreamProxyTagsRequest {
+    /**
+     * The proxy's key.
+     */
+    key: string;
 }
 
 export interface UpdateUpstreamProxyOperationRequest {
@@ -224,6 +248,29 @@ export interface UpstreamProxiesApiInterface {
     getUpstreamProxy(requestParameters: GetUpstreamProxyRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<UpstreamProxy>;
 
     /**
+     * Creates request options for getUpstreamProxyStats without sending the request
+     * @param {string} key The proxy\&#39;s key.
+     * @throws {RequiredError}
+     * @memberof UpstreamProxiesApiInterface
+     */
+    getUpstreamProxyStatsRequestOpts(requestParameters: GetUpstreamProxyStatsRequest): Promise<runtime.RequestOpts>;
+
+    /**
+     * 
+     * @summary What an upstream proxy did since this instance started: pulls served from its cache, fetches from its remote, bytes received, remote failures and stale answers served.
+     * @param {string} key The proxy\&#39;s key.
+     * @param {*} [options] Override http request option.
+     * @throws {RequiredError}
+     * @memberof UpstreamProxiesApiInterface
+     */
+    getUpstreamProxyStatsRaw(requestParameters: GetUpstreamProxyStatsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<UpstreamProxyStats>>;
+
+    /**
+     * What an upstream proxy did since this instance started: pulls served from its cache, fetches from its remote, bytes received, remote failures and stale answers served.
+     */
+    getUpstreamProxyStats(requestParameters: GetUpstreamProxyStatsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<UpstreamProxyStats>;
+
+    /**
      * Creates request options for listUpstreamProxies without sending the request
      * @param {PackageType} [packageType] Only this package type.
      * @param {string} [label] Only proxies carrying this label.
@@ -257,6 +304,29 @@ export interface UpstreamProxiesApiInterface {
      * List upstream proxies, filtered and paged.
      */
     listUpstreamProxies(requestParameters: ListUpstreamProxiesRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<UpstreamProxyPage>;
+
+    /**
+     * Creates request options for purgeUpstreamProxyTags without sending the request
+     * @param {string} key The proxy\&#39;s key.
+     * @throws {RequiredError}
+     * @memberof UpstreamProxiesApiInterface
+     */
+    purgeUpstreamProxyTagsRequestOpts(requestParameters: PurgeUpstreamProxyTagsRequest): Promise<runtime.RequestOpts>;
+
+    /**
+     * 
+     * @summary Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     * @param {string} key The proxy\&#39;s key.
+     * @param {*} [options] Override http request option.
+     * @throws {RequiredError}
+     * @memberof UpstreamProxiesApiInterface
+     */
+    purgeUpstreamProxyTagsRaw(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<PurgeResult>>;
+
+    /**
+     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     */
+    purgeUpstreamProxyTags(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<PurgeResult>;
 
     /**
      * Creates request options for updateUpstreamProxy without sending the request
@@ -469,6 +539,59 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
     }
 
     /**
+     * Creates request options for getUpstreamProxyStats without sending the request
+     */
+    async getUpstreamProxyStatsRequestOpts(requestParameters: GetUpstreamProxyStatsRequest): Promise<runtime.RequestOpts> {
+        if (requestParameters['key'] == null) {
+            throw new runtime.RequiredError(
+                'key',
+                'Required parameter "key" was null or undefined when calling getUpstreamProxyStats().'
+            );
+        }
+
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = await token("BearerAuth", []);
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+
+        let urlPath = `/api/v1/upstream-proxies/{key}/stats`;
+        urlPath = urlPath.replace('{key}', encodeURIComponent(String(requestParameters['key'])));
+
+        return {
+            path: urlPath,
+            method: 'GET',
+            headers: headerParameters,
+            query: queryParameters,
+        };
+    }
+
+    /**
+     * What an upstream proxy did since this instance started: pulls served from its cache, fetches from its remote, bytes received, remote failures and stale answers served.
+     */
+    async getUpstreamProxyStatsRaw(requestParameters: GetUpstreamProxyStatsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<UpstreamProxyStats>> {
+        const requestOptions = await this.getUpstreamProxyStatsRequestOpts(requestParameters);
+        const response = await this.request(requestOptions, initOverrides);
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => UpstreamProxyStatsFromJSON(jsonValue));
+    }
+
+    /**
+     * What an upstream proxy did since this instance started: pulls served from its cache, fetches from its remote, bytes received, remote failures and stale answers served.
+     */
+    async getUpstreamProxyStats(requestParameters: GetUpstreamProxyStatsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<UpstreamProxyStats> {
+        const response = await this.getUpstreamProxyStatsRaw(requestParameters, initOverrides);
+        return await response.value();
+    }
+
+    /**
      * Creates request options for listUpstreamProxies without sending the request
      */
     async listUpstreamProxiesRequestOpts(requestParameters: ListUpstreamProxiesRequest): Promise<runtime.RequestOpts> {
@@ -538,6 +661,59 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
      */
     async listUpstreamProxies(requestParameters: ListUpstreamProxiesRequest = {}, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<UpstreamProxyPage> {
         const response = await this.listUpstreamProxiesRaw(requestParameters, initOverrides);
+        return await response.value();
+    }
+
+    /**
+     * Creates request options for purgeUpstreamProxyTags without sending the request
+     */
+    async purgeUpstreamProxyTagsRequestOpts(requestParameters: PurgeUpstreamProxyTagsRequest): Promise<runtime.RequestOpts> {
+        if (requestParameters['key'] == null) {
+            throw new runtime.RequiredError(
+                'key',
+                'Required parameter "key" was null or undefined when calling purgeUpstreamProxyTags().'
+            );
+        }
+
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = await token("BearerAuth", []);
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+
+        let urlPath = `/api/v1/upstream-proxies/{key}/purge`;
+        urlPath = urlPath.replace('{key}', encodeURIComponent(String(requestParameters['key'])));
+
+        return {
+            path: urlPath,
+            method: 'POST',
+            headers: headerParameters,
+            query: queryParameters,
+        };
+    }
+
+    /**
+     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     */
+    async purgeUpstreamProxyTagsRaw(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<PurgeResult>> {
+        const requestOptions = await this.purgeUpstreamProxyTagsRequestOpts(requestParameters);
+        const response = await this.request(requestOptions, initOverrides);
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => PurgeResultFromJSON(jsonValue));
+    }
+
+    /**
+     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     */
+    async purgeUpstreamProxyTags(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<PurgeResult> {
+        const response = await this.purgeUpstreamProxyTagsRaw(requestParameters, initOverrides);
         return await response.value();
     }
 
