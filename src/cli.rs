@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{AuthConfig, Authenticator, Scopes};
 use crate::config::{DOCKER_HUB_URL, DatabaseConfig, Secret, ServeConfig};
+use crate::domain::ResourceName;
 use crate::event_store::Backend;
 use crate::projections;
 use crate::startup::{Application, shutdown_signal};
@@ -184,6 +185,16 @@ pub struct ServeArgs {
     /// Where upstream proxies with the Docker Hub source pull from.
     #[arg(long, env = "BERTH_DOCKERHUB_URL", default_value = DOCKER_HUB_URL)]
     pub dockerhub_url: String,
+
+    /// The key of a Docker upstream proxy that also answers repositories outside every
+    /// registry and proxy (e.g. /v2/library/nginx/...), so that Berth can be a registry mirror
+    /// for Docker daemons and containerd.
+    #[arg(long, env = "BERTH_MIRROR", value_parser = parse_name)]
+    pub mirror: Option<ResourceName>,
+}
+
+fn parse_name(value: &str) -> Result<ResourceName, String> {
+    ResourceName::parse(value).map_err(|e| e.to_string())
 }
 
 /// Runs the parsed command line and turns its outcome into the process exit code.
@@ -227,6 +238,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         base_url: args.base_url,
         manifest_cache_bytes: args.manifest_cache_bytes,
         docker_hub_url: args.dockerhub_url,
+        mirror: args.mirror,
     };
     let app = Application::build(&config).await?;
     let address = app.address();

@@ -93,6 +93,8 @@ pub struct ServeConfig {
     pub manifest_cache_bytes: u64,
     /// `BERTH_DOCKERHUB_URL`: where Docker Hub proxies pull from.
     pub docker_hub_url: String,
+    /// `BERTH_MIRROR`: the Docker upstream proxy that also answers un-prefixed repositories.
+    pub mirror: Option<crate::domain::ResourceName>,
 }
 
 /// Docker Hub's registry endpoint.

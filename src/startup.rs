@@ -59,6 +59,7 @@ impl Application {
             service: "berth".to_owned(),
             cache: ReadCache::new(config.manifest_cache_bytes),
             proxy: PullThrough::new(app.clone(), blobs.clone(), &config.docker_hub_url),
+            mirror: config.mirror.clone(),
         });
         registry.cache.spawn_follower(app.clone());
         Ok(Self {

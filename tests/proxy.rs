@@ -518,3 +518,30 @@ async fn a_purge_makes_the_next_pull_ask_the_upstream_again() {
         .await;
     assert_eq!(refused.status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_answers_unprefixed_repositories_as_a_docker_daemon_asks() {
+    let app = TestApp::spawn_with_mirror(Db::Sqlite, "hub").await;
+    let distribution = Distribution::start(None).await;
+    let digest = push_image(&distribution.host, "library/nginx", "1.27", 31, None);
+    custom_proxy(&app, "hub", &distribution.host, 300).await;
+    registry(&app, "team", &[]).await;
+
+    // What `registry-mirrors` sends: the Docker Hub name, without any Berth prefix.
+    assert_eq!(pull(&app, "library/nginx:1.27", false).unwrap(), digest);
+    // Kept in the mirror proxy's cache repository.
+    let tags = app
+        .client
+        .get(app.url("/v2/hub/library/nginx/tags/list"))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    let tags: Value = tags.json().await.unwrap();
+    assert_eq!(tags["tags"], json!(["1.27"]));
+    // Registries keep their names, and the mirror takes no pushes.
+    let (status, code, _) = v2_error(&app, "GET", "/v2/team/nginx/manifests/1.27").await;
+    assert_eq!((status, code.as_str()), (404, "MANIFEST_UNKNOWN"));
+    let (status, code, _) = v2_error(&app, "POST", "/v2/library/nginx/blobs/uploads/").await;
+    assert_eq!((status, code.as_str()), (403, "DENIED"));
+}

@@ -131,7 +131,7 @@ pub async fn blob(
     };
     // Fetched before through one of the proxies?
     for upstream in &upstreams {
-        if let Some(cache) = upstream.cache_repository(repository.path())
+        if let Some(cache) = upstream.cache_repository(admitted.namespace.path(repository))
             && state.blobs.is_linked(&cache, &digest).await?
         {
             state.proxy.count_hit(upstream.key.as_str());
@@ -140,7 +140,7 @@ pub async fn blob(
     }
     let mut failure = None;
     for upstream in &upstreams {
-        let path = repository.path();
+        let path = admitted.namespace.path(repository);
         let fetched = if method == Method::HEAD {
             state
                 .proxy

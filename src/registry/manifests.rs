@@ -161,7 +161,7 @@ pub async fn manifest(
                     Err(e) if e.code() == ErrorCode::ManifestUnknown => None,
                     Err(e) => return Err(e),
                 },
-                Namespace::Proxy(_) => None,
+                Namespace::Proxy { .. } => None,
             };
             let (digest, manifest, warning) = match local {
                 Some(found) => found,
@@ -209,15 +209,16 @@ async fn through(
         .filter(|v| !v.trim().is_empty())
         .collect();
     let accept = (!accept.is_empty()).then(|| accept.join(", "));
+    let path = namespace.path(repository);
     let mut failure = None;
     for upstream in state.upstreams(namespace).await? {
         match state
             .proxy
-            .manifest(&upstream, repository.path(), reference, accept.as_deref())
+            .manifest(&upstream, path, reference, accept.as_deref())
             .await
         {
             Ok(Some(served)) => {
-                let Some(cache) = upstream.cache_repository(repository.path()) else {
+                let Some(cache) = upstream.cache_repository(path) else {
                     continue;
                 };
                 let (digest, manifest) =

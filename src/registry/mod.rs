@@ -21,11 +21,11 @@ use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
 
 use crate::app::{App, AppError, Context};
 use crate::auth::{Authenticator, Principal};
-use crate::domain::PackageType;
 use crate::domain::oci::RepositoryName;
 use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
 use crate::domain::repository::RepositoryError;
 use crate::domain::upstream_proxy::{UpstreamProxy, UpstreamProxyError};
+use crate::domain::{PackageType, ResourceName};
 use crate::projections::resources::Stored;
 use crate::proxy::{ProxyError, PullThrough, Upstream};
 use crate::request_id::RequestId;
@@ -51,6 +51,9 @@ pub struct RegistryState {
     pub cache: ReadCache,
     /// Pull-through from upstream proxies.
     pub proxy: PullThrough,
+    /// The Docker upstream proxy that also answers repositories outside every registry and
+    /// proxy (`/v2/library/nginx/…`), as a registry mirror for Docker daemons and containerd.
+    pub mirror: Option<ResourceName>,
 }
 
 /// What the first component of a repository name is.
@@ -58,8 +61,23 @@ pub struct RegistryState {
 pub enum Namespace {
     /// A registry, with its own content and maybe upstream proxies.
     Registry(Stored<Registry>),
-    /// A Docker upstream proxy addressed directly: pulls only.
-    Proxy(Stored<UpstreamProxy>),
+    /// A Docker upstream proxy addressed directly, or the mirror: pulls only.
+    Proxy {
+        /// The proxy.
+        proxy: Stored<UpstreamProxy>,
+        /// Whether it answers as the mirror: the whole repository name is the remote's.
+        mirror: bool,
+    },
+}
+
+impl Namespace {
+    /// The part of `repository` that names it within this namespace (and on the remote).
+    pub fn path<'a>(&self, repository: &'a RepositoryName) -> &'a str {
+        match self {
+            Self::Proxy { mirror: true, .. } => repository.as_str(),
+            _ => repository.path(),
+        }
+    }
 }
 
 /// A request let in, with where it goes.
@@ -96,7 +114,7 @@ impl RegistryState {
         }
         let principal = access::authorize(self, request, repository, actions)?;
         let namespace = self.namespace(repository).await?;
-        if let Namespace::Proxy(proxy) = &namespace
+        if let Namespace::Proxy { proxy, .. } = &namespace
             && !pull_only
         {
             return Err(RegistryError::new(
@@ -131,24 +149,38 @@ impl RegistryState {
         }
         match self.app.upstream_proxy(&name).await {
             Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
-                Ok(Namespace::Proxy(proxy))
+                return Ok(Namespace::Proxy {
+                    proxy,
+                    mirror: false,
+                });
             }
-            Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {
-                Err(RegistryError::new(
-                    ErrorCode::NameUnknown,
-                    format!(
-                        "repository name {repository} is not known: there is no registry {name}"
-                    ),
-                ))
-            }
-            Err(other) => Err(app_error(other)),
+            Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {}
+            Err(other) => return Err(app_error(other)),
         }
+        if let Some(mirror) = &self.mirror {
+            match self.app.upstream_proxy(mirror).await {
+                Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
+                    return Ok(Namespace::Proxy {
+                        proxy,
+                        mirror: true,
+                    });
+                }
+                Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {
+                    tracing::warn!(%mirror, "the mirror is not a Docker upstream proxy");
+                }
+                Err(other) => return Err(app_error(other)),
+            }
+        }
+        Err(RegistryError::new(
+            ErrorCode::NameUnknown,
+            format!("repository name {repository} is not known: there is no registry {name}"),
+        ))
     }
 
     /// The upstream proxies a pull that misses in `namespace` goes through, in order.
     pub async fn upstreams(&self, namespace: &Namespace) -> RegistryResult<Vec<Upstream>> {
         let proxies = match namespace {
-            Namespace::Proxy(proxy) => vec![proxy.doc.clone()],
+            Namespace::Proxy { proxy, .. } => vec![proxy.doc.clone()],
             Namespace::Registry(registry) => {
                 let mut proxies = Vec::new();
                 for key in &registry.doc.upstreams {

@@ -30,6 +30,8 @@ struct Options {
     auth: AuthConfig,
     /// Where Docker Hub proxies pull from.
     docker_hub_url: Option<String>,
+    /// The mirror's proxy key.
+    mirror: Option<berth::domain::ResourceName>,
 }
 
 /// A running server.
@@ -70,6 +72,15 @@ impl TestApp {
     pub async fn spawn_with_docker_hub(db: Db, url: &str) -> Self {
         let options = Options {
             docker_hub_url: Some(url.to_owned()),
+            ..Default::default()
+        };
+        Self::spawn_with_options(db, options).await
+    }
+
+    /// Starts a server on `db` whose proxy `key` also answers as the registry mirror.
+    pub async fn spawn_with_mirror(db: Db, key: &str) -> Self {
+        let options = Options {
+            mirror: Some(berth::domain::ResourceName::parse(key).unwrap()),
             ..Default::default()
         };
         Self::spawn_with_options(db, options).await
@@ -164,6 +175,7 @@ impl TestApp {
             docker_hub_url: options
                 .docker_hub_url
                 .unwrap_or_else(|| berth::config::DOCKER_HUB_URL.to_owned()),
+            mirror: options.mirror,
         };
         // The server runs on a runtime of its own, as in production; the test looks at the
         // database through a store of its own.
