@@ -58,7 +58,12 @@ impl Application {
             base_url: config.base_url.clone(),
             service: "berth".to_owned(),
             cache: ReadCache::new(config.manifest_cache_bytes),
-            proxy: PullThrough::new(app.clone(), blobs.clone(), &config.docker_hub_url),
+            proxy: PullThrough::new(
+                app.clone(),
+                blobs.clone(),
+                &config.docker_hub_url,
+                config.manifest_cache_bytes,
+            ),
             mirror: config.mirror.clone(),
         });
         registry.cache.spawn_follower(app.clone());

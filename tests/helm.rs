@@ -789,3 +789,196 @@ async fn helm_v3_uses_the_classic_repository_and_oci() {
 async fn helm_v4_uses_the_classic_repository_and_oci() {
     the_helm_client_uses_both_protocols(4, Db::Postgres).await;
 }
+
+/// A static chart repository served by `python3 -m http.server`.
+struct StaticRepository {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for StaticRepository {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl StaticRepository {
+    /// Serves `files` (path, bytes) and an index.yaml written by `index(base)`.
+    async fn start(files: &[(&str, &[u8])], index: impl Fn(&str) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        for (path, bytes) in files {
+            write(&dir.path().join(path), bytes);
+        }
+        write(&dir.path().join("index.yaml"), index(&base).as_bytes());
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if reqwest::get(format!("{base}/index.yaml")).await.is_ok() {
+                return Self {
+                    child,
+                    base,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the static repository did not start");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_proxy_serves_a_static_repository_and_keeps_working_when_it_goes_down() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let web = chart("web", "1.0.0", "");
+    let api = chart("api", "0.1.0", "");
+    let never = chart("web", "0.9.0", "");
+    let forged = chart("web", "0.5.0", "");
+    let files: [(&str, &[u8]); 4] = [
+        ("charts/web-1.0.0.tgz", &web),
+        ("elsewhere/api-0.1.0.tgz", &api),
+        ("charts/web-0.9.0.tgz", &never),
+        ("charts/web-0.5.0.tgz", &forged),
+    ];
+    let (web_digest, api_digest, never_digest) =
+        (sha256_hex(&web), sha256_hex(&api), sha256_hex(&never));
+    let remote = StaticRepository::start(&files, |base| {
+        format!(
+            "apiVersion: v1\nentries:\n  web:\n  - {{name: web, version: 1.0.0, apiVersion: v2, digest: {web_digest}, urls: [charts/web-1.0.0.tgz]}}\n  - {{name: web, version: 0.9.0, apiVersion: v2, digest: {never_digest}, urls: [charts/web-0.9.0.tgz]}}\n  - {{name: web, version: 0.5.0, apiVersion: v2, digest: {}, urls: [charts/web-0.5.0.tgz]}}\n  api:\n  - {{name: api, version: 0.1.0, apiVersion: v2, digest: {api_digest}, urls: [\"{base}/elsewhere/api-0.1.0.tgz\"]}}\n",
+            "0".repeat(64)
+        )
+    })
+    .await;
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/upstream-proxies",
+            Some(
+                json!({"key": "stable", "package_type": "HELM", "url": remote.base,
+                        "cache": {"tag_ttl_seconds": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    registry(&app, "charts", "HELM", json!({"upstreams": ["stable"]})).await;
+    assert_eq!(
+        upload(&app, "charts", chart("local", "1.0.0", ""))
+            .await
+            .status,
+        201
+    );
+
+    // The proxy's index points every chart (relative or absolute upstream) at Berth.
+    let proxied = index(&app, "stable").await;
+    assert_eq!(
+        proxied["entries"]["web"][0]["urls"],
+        json!(["charts/web-1.0.0.tgz"])
+    );
+    assert_eq!(
+        proxied["entries"]["api"][0]["urls"],
+        json!(["charts/api-0.1.0.tgz"])
+    );
+    // A registry with the proxy lists its own charts and the upstream's.
+    let merged = index(&app, "charts").await;
+    let names: Vec<&String> = merged["entries"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["api", "local", "web"]);
+
+    let helm = Helm::new(3);
+    std::fs::create_dir_all(helm.path("out")).unwrap();
+    let token = app.admin();
+    for (name, path) in [("stable", "/helm/stable"), ("merged", "/helm/charts")] {
+        helm.run(&[
+            "repo",
+            "add",
+            name,
+            &app.url(path),
+            "--username",
+            "alice",
+            "--password",
+            &token,
+        ]);
+    }
+    helm.run(&[
+        "pull",
+        "stable/web",
+        "--version",
+        "1.0.0",
+        "--destination",
+        "out",
+    ]);
+    assert_eq!(std::fs::read(helm.path("out/web-1.0.0.tgz")).unwrap(), web);
+    helm.run(&[
+        "pull",
+        "merged/api",
+        "--version",
+        "0.1.0",
+        "--destination",
+        "out",
+    ]);
+    assert_eq!(std::fs::read(helm.path("out/api-0.1.0.tgz")).unwrap(), api);
+    // An archive that does not match its index's digest is refused, not served.
+    let forged_pull = get(&app, "/helm/stable/charts/web-0.5.0.tgz").await;
+    assert_eq!(forged_pull.status, 502, "{}", forged_pull.text);
+    assert!(
+        forged_pull.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("hashes to")
+    );
+
+    // The remote goes away: the cached index and charts still serve.
+    drop(remote);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let stale = app
+        .call_as(&token, "GET", "/helm/stable/index.yaml", None, &[])
+        .await;
+    assert_eq!(stale.status, 200);
+    assert!(
+        stale.header("warning").unwrap().contains("stable"),
+        "{:?}",
+        stale.headers
+    );
+    helm.run(&["repo", "update"]);
+    std::fs::remove_file(helm.path("out/web-1.0.0.tgz")).unwrap();
+    helm.run(&[
+        "pull",
+        "merged/web",
+        "--version",
+        "1.0.0",
+        "--destination",
+        "out",
+    ]);
+    assert_eq!(std::fs::read(helm.path("out/web-1.0.0.tgz")).unwrap(), web);
+    // A chart never fetched cannot be: the error names the proxy.
+    let cold = get(&app, "/helm/stable/charts/web-0.9.0.tgz").await;
+    assert_eq!(cold.status, 502, "{}", cold.text);
+    assert!(
+        cold.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("upstream proxy stable")
+    );
+    // Proxies take no uploads.
+    let refused = upload(&app, "stable", chart("web", "2.0.0", "")).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+}

@@ -10,9 +10,9 @@
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, OCI_MANIFEST};
 use super::oci::Digest;
 
 /// The media type of a chart's OCI config: its metadata as JSON.
@@ -251,6 +251,27 @@ pub fn split_file_name(stem: &str) -> Vec<(String, String)> {
         .filter(|(name, version)| valid_name(name) && semver::Version::parse(version).is_ok())
         .map(|(name, version)| (name.to_owned(), version.to_owned()))
         .collect()
+}
+
+/// The manifest `helm push` writes for a chart: its metadata as the config, the archive (and
+/// provenance) as layers.
+pub fn oci_manifest(metadata: &ChartMetadata, config: Value, layers: Vec<Value>) -> Vec<u8> {
+    let mut annotations = json!({
+        "org.opencontainers.image.title": metadata.name,
+        "org.opencontainers.image.version": metadata.version,
+    });
+    if let Some(description) = metadata.fields["description"].as_str() {
+        annotations["org.opencontainers.image.description"] = json!(description);
+    }
+    json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config,
+        "layers": layers,
+        "annotations": annotations,
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// The OCI tag a chart version is stored under: SemVer's `+` is not allowed in tags, so Helm

@@ -125,6 +125,18 @@ impl UpstreamClient {
         accept: Option<&str>,
     ) -> Result<reqwest::Response, ProxyError> {
         let url = format!("{}{path}", endpoint.base);
+        self.send_url(endpoint, method, &url, accept).await
+    }
+
+    /// Like [`Self::send`], to an absolute URL (a Helm index may point anywhere).
+    pub async fn send_url(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, ProxyError> {
+        let url = url.to_owned();
         let mut attempt = 0;
         loop {
             attempt += 1;

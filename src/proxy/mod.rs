@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod flight;
+pub mod helm;
 pub mod stats;
 
 use std::pin::Pin;
@@ -173,11 +174,14 @@ pub struct PullThrough {
     flights: Flights,
     /// What each proxy did.
     stats: ProxyStats,
+    /// Remote Helm indexes by proxy key.
+    helm_indexes: Cache<String, Arc<helm::RemoteIndex>>,
 }
 
 impl PullThrough {
-    /// Pull-through for `app`, storing in `blobs`; Docker Hub sources go to `docker_hub_url`.
-    pub fn new(app: App, blobs: FsBlobStore, docker_hub_url: &str) -> Self {
+    /// Pull-through for `app`, storing in `blobs`; Docker Hub sources go to `docker_hub_url`;
+    /// remote Helm indexes are kept up to about `cache_bytes`.
+    pub fn new(app: App, blobs: FsBlobStore, docker_hub_url: &str, cache_bytes: u64) -> Self {
         Self {
             client: UpstreamClient::new(),
             app,
@@ -189,6 +193,12 @@ impl PullThrough {
                 .build(),
             flights: Flights::default(),
             stats: ProxyStats::default(),
+            helm_indexes: Cache::builder()
+                .weigher(|_, index: &Arc<helm::RemoteIndex>| {
+                    index.size.try_into().unwrap_or(u32::MAX)
+                })
+                .max_capacity(cache_bytes)
+                .build(),
         }
     }
 
@@ -591,7 +601,10 @@ fn header_digest(response: &reqwest::Response) -> Option<Digest> {
         .and_then(|v| Digest::parse(v).ok())
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
         bytes.extend_from_slice(&chunk);

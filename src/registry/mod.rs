@@ -179,25 +179,31 @@ impl RegistryState {
 
     /// The upstream proxies a pull that misses in `namespace` goes through, in order.
     pub async fn upstreams(&self, namespace: &Namespace) -> RegistryResult<Vec<Upstream>> {
-        let proxies = match namespace {
-            Namespace::Proxy { proxy, .. } => vec![proxy.doc.clone()],
-            Namespace::Registry(registry) => {
-                let mut proxies = Vec::new();
-                for key in &registry.doc.upstreams {
-                    match self.app.upstream_proxy(key).await {
-                        Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
-                            proxies.push(proxy.doc)
-                        }
-                        Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {}
-                        Err(other) => return Err(app_error(other)),
-                    }
-                }
-                proxies
-            }
+        let keys = match namespace {
+            Namespace::Proxy { proxy, .. } => vec![proxy.doc.key.clone()],
+            Namespace::Registry(registry) => registry.doc.upstreams.clone(),
         };
-        let mut upstreams = Vec::with_capacity(proxies.len());
-        for proxy in &proxies {
-            upstreams.push(self.proxy.upstream(proxy).await.map_err(upstream_error)?);
+        self.upstreams_of(&keys, PackageType::Docker).await
+    }
+
+    /// The proxies among `keys` that hold `package_type`, in order, ready to fetch from.
+    pub async fn upstreams_of(
+        &self,
+        keys: &[ResourceName],
+        package_type: PackageType,
+    ) -> RegistryResult<Vec<Upstream>> {
+        let mut upstreams = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.app.upstream_proxy(key).await {
+                Ok(proxy) if proxy.doc.package_type == package_type => upstreams.push(
+                    self.proxy
+                        .upstream(&proxy.doc)
+                        .await
+                        .map_err(upstream_error)?,
+                ),
+                Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {}
+                Err(other) => return Err(app_error(other)),
+            }
         }
         Ok(upstreams)
     }

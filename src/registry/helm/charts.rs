@@ -5,6 +5,7 @@ use poem::http::Method;
 use poem::{Body, Request, Response};
 use serde_json::json;
 
+use super::HelmNamespace;
 use super::HelmResult;
 use super::error::HelmError;
 use super::index::{entry, grouped};
@@ -13,7 +14,7 @@ use crate::domain::chart::split_file_name;
 use crate::domain::oci::RepositoryName;
 use crate::projections::charts::{self, ChartRow, Fields};
 use crate::registry::access::Action;
-use crate::registry::{RegistryState, context};
+use crate::registry::{RegistryState, context, upstream_error};
 use crate::storage::BlobStore;
 
 /// Bytes per read when streaming an archive.
@@ -35,6 +36,42 @@ async fn by_file(
     Ok(None)
 }
 
+/// The version a file name names, from the namespace's Helm upstream proxies in order: what a
+/// proxy fetched before, else fetched now.
+async fn through(
+    state: &RegistryState,
+    namespace: &HelmNamespace,
+    stem: &str,
+) -> HelmResult<Option<ChartRow>> {
+    let upstreams = namespace.upstreams(state).await?;
+    for upstream in &upstreams {
+        if let Some(row) = by_file(state, &upstream.key, stem).await? {
+            state.proxy.count_hit(upstream.key.as_str());
+            return Ok(Some(row));
+        }
+    }
+    let mut failure = None;
+    for upstream in &upstreams {
+        for (name, version) in split_file_name(stem) {
+            match state.proxy.helm_chart(upstream, &name, &version).await {
+                Ok(true) => {
+                    let key = upstream.key.as_str();
+                    return Ok(charts::chart(state.app.backend(), key, &name, &version).await?);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(proxy = %upstream.key, error = %e, "a Helm upstream failed");
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(upstream_error(e).into()),
+        None => Ok(None),
+    }
+}
+
 /// `GET` or `HEAD` of `charts/<name>-<version>.tgz` or `.tgz.prov`.
 pub async fn download(
     state: &RegistryState,
@@ -42,7 +79,7 @@ pub async fn download(
     registry: &ResourceName,
     file: &str,
 ) -> HelmResult<Response> {
-    super::admit(state, request, registry, None, Action::Pull).await?;
+    let (namespace, _) = super::admit(state, request, registry, None, Action::Pull).await?;
     let missing = || HelmError::not_found(format!("{file} is not in registry {registry}"));
     let (stem, provenance) = if let Some(stem) = file.strip_suffix(".tgz.prov") {
         (stem, true)
@@ -51,7 +88,16 @@ pub async fn download(
     } else {
         return Err(missing());
     };
-    let row = by_file(state, registry, stem).await?.ok_or_else(missing)?;
+    let local = match &namespace {
+        HelmNamespace::Registry(_) => by_file(state, registry, stem).await?,
+        HelmNamespace::Proxy(_) => None,
+    };
+    let row = match local {
+        Some(row) => row,
+        None => through(state, &namespace, stem)
+            .await?
+            .ok_or_else(missing)?,
+    };
     let (digest, content_type) = if provenance {
         (
             row.chart.provenance.ok_or_else(missing)?,

@@ -13,11 +13,13 @@ use sha2::Digest as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::HelmNamespace;
 use super::HelmResult;
 use crate::domain::ResourceName;
 use crate::projections::charts::{self, ChartRow, Fields};
+use crate::proxy::Upstream;
 use crate::registry::access::Action;
-use crate::registry::{CachedDocument, ReadCache, RegistryState};
+use crate::registry::{CachedDocument, ReadCache, RegistryState, upstream_error};
 
 /// Newest version first; versions that are not SemVer (none are stored) sort last.
 fn by_version_descending(a: &ChartRow, b: &ChartRow) -> Ordering {
@@ -197,14 +199,71 @@ async fn current(
     Ok(index)
 }
 
+/// The index of a proxy, or of a registry with Helm upstreams: the registry's own versions
+/// first, then each upstream's versions it does not list, in the upstreams' order. Remote
+/// indexes come from the proxies' caches; a stale one brings its `Warning`.
+async fn merged(
+    state: &RegistryState,
+    name: &ResourceName,
+    namespace: &HelmNamespace,
+    upstreams: &[Upstream],
+) -> HelmResult<(Arc<CachedDocument>, Option<String>)> {
+    let mut entries: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    if let HelmNamespace::Registry(_) = namespace {
+        let rows = charts::charts(state.app.backend(), name.as_str(), None, Fields::Load).await?;
+        for (chart, versions) in grouped(rows) {
+            entries.insert(chart, versions.iter().map(entry).collect());
+        }
+    }
+    let (mut warning, mut failure) = (None, None);
+    for upstream in upstreams {
+        match state.proxy.helm_index(upstream).await {
+            Ok(answer) => {
+                warning = warning.or(answer.warning);
+                for (chart, versions) in &answer.index.entries {
+                    let listed = entries.entry(chart.clone()).or_default();
+                    for version in versions {
+                        if !listed.iter().any(|e| e["version"] == version["version"]) {
+                            listed.push(version.clone());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(proxy = %upstream.key, error = %e, "a Helm upstream failed");
+                failure = Some(e);
+            }
+        }
+    }
+    if let (HelmNamespace::Proxy(_), Some(e)) = (namespace, failure) {
+        return Err(upstream_error(e).into());
+    }
+    let body = serde_yaml_ng::to_string(&json!({ "apiVersion": "v1", "entries": entries }))
+        .unwrap_or_default();
+    let etag = format!("\"{}\"", hex(&sha2::Sha256::digest(body.as_bytes())[..16]));
+    Ok((
+        Arc::new(CachedDocument {
+            body: body.into(),
+            etag,
+        }),
+        warning,
+    ))
+}
+
 /// `GET` or `HEAD` of `index.yaml`, with `If-None-Match`.
 pub async fn serve(
     state: &RegistryState,
     request: &Request,
     registry: &ResourceName,
 ) -> HelmResult<Response> {
-    super::admit(state, request, registry, None, Action::Pull).await?;
-    let index = current(state, registry).await?;
+    let (namespace, _) = super::admit(state, request, registry, None, Action::Pull).await?;
+    let upstreams = namespace.upstreams(state).await?;
+    let (index, warning) = match &namespace {
+        HelmNamespace::Registry(_) if upstreams.is_empty() => {
+            (current(state, registry).await?, None)
+        }
+        _ => merged(state, registry, &namespace, &upstreams).await?,
+    };
     let unchanged = request
         .headers()
         .get("if-none-match")
@@ -213,7 +272,10 @@ pub async fn serve(
             tags.split(',')
                 .any(|t| t.trim() == index.etag || t.trim() == "*")
         });
-    let builder = Response::builder().header("ETag", index.etag.as_str());
+    let mut builder = Response::builder().header("ETag", index.etag.as_str());
+    if let Some(warning) = warning {
+        builder = builder.header("Warning", warning);
+    }
     if unchanged {
         return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
     }

@@ -18,8 +18,10 @@ use poem::{Body, EndpointExt, IntoResponse, Request, Response, handler};
 use crate::app::AppError;
 use crate::auth::Principal;
 use crate::domain::registry::{Registry, RegistryError as RegistryRefusal};
+use crate::domain::upstream_proxy::{UpstreamProxy, UpstreamProxyError};
 use crate::domain::{PackageType, ResourceName};
 use crate::projections::resources::Stored;
+use crate::proxy::Upstream;
 use crate::registry::RegistryState;
 use crate::registry::access::{self, Action};
 use crate::registry::errcode::ErrorCode;
@@ -111,20 +113,46 @@ async fn route(state: &RegistryState, request: &Request, body: Body) -> HelmResu
     }
 }
 
-/// Admits a request that does `action` in the Helm registry `name`: anonymous reads of a public
-/// registry, else what the caller's credentials allow (checked on `chart`'s repository when the
-/// chart is known, else on the whole registry).
+/// What `/helm/<name>` serves.
+#[derive(Debug, Clone)]
+pub enum HelmNamespace {
+    /// A Helm registry, with its charts and maybe Helm upstream proxies.
+    Registry(Stored<Registry>),
+    /// A Helm upstream proxy: its remote's charts, pulls only.
+    Proxy(Stored<UpstreamProxy>),
+}
+
+impl HelmNamespace {
+    /// The Helm upstream proxies a miss goes through, in order.
+    pub async fn upstreams(&self, state: &RegistryState) -> HelmResult<Vec<Upstream>> {
+        let keys = match self {
+            Self::Registry(registry) => registry.doc.upstreams.clone(),
+            Self::Proxy(proxy) => vec![proxy.doc.key.clone()],
+        };
+        Ok(state.upstreams_of(&keys, PackageType::Helm).await?)
+    }
+}
+
+/// Admits a request that does `action` in the Helm registry or proxy `name`: anonymous reads of
+/// a public registry, else what the caller's credentials allow (checked on `chart`'s repository
+/// when the chart is known, else on the whole namespace). A proxy takes pulls only.
 async fn admit(
     state: &RegistryState,
     request: &Request,
     name: &ResourceName,
     chart: Option<&str>,
     action: Action,
-) -> HelmResult<(Stored<Registry>, Option<Principal>)> {
+) -> HelmResult<(HelmNamespace, Option<Principal>)> {
     let registry = match state.app.registry(name).await {
         Ok(registry) => Some(registry),
         Err(AppError::Registry(RegistryRefusal::NotFound)) => None,
         Err(e) => return Err(e.into()),
+    };
+    let proxy = match (&registry, state.app.upstream_proxy(name).await) {
+        (Some(_), _) => None,
+        (None, Ok(proxy)) => Some(proxy),
+        (None, Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound))) => None,
+        (None, Err(e)) => return Err(e.into()),
     };
     let principal = match access::credentials(state, request) {
         None if action == Action::Pull && registry.as_ref().is_some_and(|r| r.doc.public) => None,
@@ -143,14 +171,30 @@ async fn admit(
             ),
         ));
     }
-    let registry =
-        registry.ok_or_else(|| HelmError::not_found(format!("there is no registry {name}")))?;
-    if registry.doc.package_type != PackageType::Helm {
-        return Err(HelmError::not_found(format!(
-            "registry {name} is a Docker registry; chart repositories are served for Helm registries"
-        )));
-    }
-    Ok((registry, principal))
+    let namespace = match (registry, proxy) {
+        (Some(registry), _) if registry.doc.package_type != PackageType::Helm => {
+            return Err(HelmError::not_found(format!(
+                "registry {name} is a Docker registry; chart repositories are served for Helm registries"
+            )));
+        }
+        (Some(registry), _) => HelmNamespace::Registry(registry),
+        (None, Some(proxy)) if proxy.doc.package_type != PackageType::Helm => {
+            return Err(HelmError::not_found(format!(
+                "upstream proxy {name} is a Docker proxy; chart repositories are served for Helm proxies"
+            )));
+        }
+        (None, Some(_)) if action != Action::Pull => {
+            return Err(HelmError::new(
+                ErrorCode::Denied,
+                format!("{name} is an upstream proxy: it serves pulls only; upload to a registry"),
+            ));
+        }
+        (None, Some(proxy)) => HelmNamespace::Proxy(proxy),
+        (None, None) => {
+            return Err(HelmError::not_found(format!("there is no registry {name}")));
+        }
+    };
+    Ok((namespace, principal))
 }
 
 #[cfg(test)]

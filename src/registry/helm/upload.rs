@@ -13,8 +13,8 @@ use tokio::io::AsyncReadExt;
 use super::HelmResult;
 use super::error::HelmError;
 use crate::domain::ResourceName;
+use crate::domain::chart::PROVENANCE_LAYER_MEDIA_TYPE;
 use crate::domain::chart::{self, CHART_LAYER_MEDIA_TYPE, CONFIG_MEDIA_TYPE};
-use crate::domain::chart::{ChartMetadata, PROVENANCE_LAYER_MEDIA_TYPE};
 use crate::domain::manifest::OCI_MANIFEST;
 use crate::domain::oci::{Digest, Reference, RepositoryName, Tag};
 use crate::projections::charts;
@@ -100,31 +100,6 @@ async fn put_blob(
     Ok(json!({ "mediaType": media_type, "digest": digest.as_str(), "size": bytes.len() }))
 }
 
-/// The manifest `helm push` writes for a chart: its metadata as the config, the archive (and
-/// provenance) as layers.
-fn chart_manifest(
-    metadata: &ChartMetadata,
-    config: serde_json::Value,
-    layers: Vec<serde_json::Value>,
-) -> Vec<u8> {
-    let mut annotations = json!({
-        "org.opencontainers.image.title": metadata.name,
-        "org.opencontainers.image.version": metadata.version,
-    });
-    if let Some(description) = metadata.fields["description"].as_str() {
-        annotations["org.opencontainers.image.description"] = json!(description);
-    }
-    json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": config,
-        "layers": layers,
-        "annotations": annotations,
-    })
-    .to_string()
-    .into_bytes()
-}
-
 /// `POST /api/charts`.
 pub async fn upload(
     state: &RegistryState,
@@ -137,8 +112,13 @@ pub async fn upload(
     let upload = read_upload(request, body).await?;
     let metadata =
         chart::parse_archive(&upload.chart).map_err(|e| HelmError::bad_request(e.to_string()))?;
-    let (stored, principal) =
+    let (namespace, principal) =
         super::admit(state, request, registry, Some(&metadata.name), Action::Push).await?;
+    // Pushes are refused for proxies when admitted.
+    let allow_overwrite = match &namespace {
+        super::HelmNamespace::Registry(stored) => stored.doc.allow_overwrite,
+        super::HelmNamespace::Proxy(_) => false,
+    };
     let repository =
         RepositoryName::parse(&format!("{registry}/{}", metadata.name)).map_err(|e| {
             HelmError::bad_request(format!(
@@ -161,7 +141,7 @@ pub async fn upload(
             ),
         )
     };
-    if !stored.doc.allow_overwrite
+    if !allow_overwrite
         && charts::chart(
             state.app.backend(),
             registry.as_str(),
@@ -180,7 +160,7 @@ pub async fn upload(
     if let Some(provenance) = &upload.provenance {
         layers.push(put_blob(state, &repository, PROVENANCE_LAYER_MEDIA_TYPE, provenance).await?);
     }
-    let manifest = chart_manifest(&metadata, config, layers);
+    let manifest = chart::oci_manifest(&metadata, config, layers);
     let ctx = context(request, principal.as_ref());
     push::store_manifest(
         state,
