@@ -545,3 +545,39 @@ async fn the_mirror_answers_unprefixed_repositories_as_a_docker_daemon_asks() {
     let (status, code, _) = v2_error(&app, "POST", "/v2/library/nginx/blobs/uploads/").await;
     assert_eq!((status, code.as_str()), (403, "DENIED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_pulls_of_one_uncached_manifest_make_one_upstream_fetch() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let distribution = Distribution::start(None).await;
+    let upstream = Forwarder::start(&distribution.host).await;
+    let digest = push_image(&distribution.host, "app", "v1", 41, None);
+    custom_proxy(&app, "mirror", &upstream.host, 300).await;
+    let url = app.url("/v2/mirror/app/manifests/v1");
+    let pulls = (0..16).map(|_| {
+        let (client, url, token) = (app.client.clone(), url.clone(), app.admin());
+        tokio::spawn(async move {
+            let response = client
+                .get(url)
+                .bearer_auth(token)
+                .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.headers()["docker-content-digest"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+    });
+    for pull in futures_util::future::join_all(pulls).await {
+        assert_eq!(pull.unwrap(), digest);
+    }
+    assert_eq!(
+        upstream.requests("/v2/app/manifests/v1").len(),
+        1,
+        "one upstream request for sixteen clients: {:?}",
+        upstream.requests("/manifests/")
+    );
+}

@@ -176,6 +176,8 @@ pub struct PullThrough {
     stats: ProxyStats,
     /// Remote Helm indexes by proxy key.
     helm_indexes: Cache<String, Arc<helm::RemoteIndex>>,
+    /// One lock per manifest being resolved, by cache repository and reference.
+    manifest_turns: Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl PullThrough {
@@ -193,6 +195,10 @@ impl PullThrough {
                 .build(),
             flights: Flights::default(),
             stats: ProxyStats::default(),
+            manifest_turns: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
             helm_indexes: Cache::builder()
                 .weigher(|_, index: &Arc<helm::RemoteIndex>| {
                     index.size.try_into().unwrap_or(u32::MAX)
@@ -247,6 +253,13 @@ impl PullThrough {
         let Some(cache) = upstream.cache_repository(path) else {
             return Ok(None);
         };
+        // Single flight: requests for one manifest take turns, so only the first asks the
+        // remote and the others find what it stored.
+        let turn = self
+            .manifest_turns
+            .get_with(format!("{cache}@{reference}"), async { Arc::default() })
+            .await;
+        let _turn = turn.lock().await;
         let backend = self.app.backend();
         let local = match reference {
             Reference::Digest(digest) => {
