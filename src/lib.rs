@@ -7,6 +7,7 @@
 //! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes.
 //! - [`registry`]: the data plane: the OCI Distribution API under `/v2` and the classic Helm
 //!   chart repository under `/helm`; [`storage`]: blobs and uploads.
+//! - [`proxy`]: pull-through from upstream proxies (Docker and Helm remotes).
 //! - [`app`]: use cases (load, decide, append); [`domain`]: value types and aggregates, pure.
 //! - [`secrets`]: sealing upstream passwords at rest.
 //! - [`event_store`]: the append-only log on PostgreSQL or SQLite, with inline projections.

@@ -982,3 +982,54 @@ async fn a_helm_proxy_serves_a_static_repository_and_keeps_working_when_it_goes_
     let refused = upload(&app, "stable", chart("web", "2.0.0", "")).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_in_a_remote_oci_registry_pull_through_a_docker_proxy() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let distribution = support::upstream::Distribution::start(None).await;
+    let helm = Helm::new(4);
+    let bytes = chart("web", "1.2.0", "");
+    write(&helm.path("web-1.2.0.tgz"), &bytes);
+    helm.run(&[
+        "push",
+        "web-1.2.0.tgz",
+        &format!("oci://{}/charts", distribution.host),
+        "--plain-http",
+    ]);
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/upstream-proxies",
+            Some(
+                json!({"key": "ocicharts", "package_type": "DOCKER", "source": "CUSTOM",
+                        "url": format!("http://{}", distribution.host)}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let berth = host(&app);
+    helm.run(&[
+        "registry",
+        "login",
+        &berth,
+        "--username",
+        "alice",
+        "--password",
+        &app.admin(),
+        "--plain-http",
+    ]);
+    std::fs::create_dir_all(helm.path("out")).unwrap();
+    helm.run(&[
+        "pull",
+        &format!("oci://{berth}/ocicharts/charts/web"),
+        "--version",
+        "1.2.0",
+        "--plain-http",
+        "--destination",
+        "out",
+    ]);
+    assert_eq!(
+        std::fs::read(helm.path("out/web-1.2.0.tgz")).unwrap(),
+        bytes
+    );
+}
