@@ -8,9 +8,11 @@
 //! confirmed with a `HEAD` (which Docker Hub does not count against its pull limit). When the
 //! remote fails, what is cached is served with a `Warning`.
 
+mod blobs;
 pub mod client;
 pub mod flight;
 pub mod helm;
+mod manifests;
 pub mod stats;
 
 use std::pin::Pin;
@@ -21,18 +23,14 @@ use bytes::Bytes;
 use futures_util::Stream;
 use moka::future::Cache;
 use reqwest::{Method, StatusCode};
-use sha2::Digest as _;
 
-use crate::app::{App, AppError, Context, ManifestPush};
+use crate::app::{App, AppError, Context};
 use crate::domain::ResourceName;
-use crate::domain::manifest;
-use crate::domain::oci::{Digest, Reference, RepositoryName, Tag};
-use crate::domain::repository::ManifestRecord;
+use crate::domain::oci::{Digest, RepositoryName};
 use crate::domain::upstream_proxy::{DockerSource, UpstreamProxy};
-use crate::projections::repositories;
-use crate::storage::{BlobStore, FsBlobStore, StorageError};
+use crate::storage::{FsBlobStore, StorageError};
 use client::{Endpoint, UpstreamClient};
-use flight::{Flight, Flights, Phase};
+use flight::Flights;
 use stats::{Count, ProxyStats, Snapshot};
 
 /// Every manifest type Berth stores, for remotes asked without an `Accept` of the client's.
@@ -241,169 +239,6 @@ impl PullThrough {
         }
     }
 
-    /// Makes the cache repository of `path` hold `reference` as the remote has it (a tag within
-    /// its TTL), and names the manifest to serve; `None` when neither has it.
-    pub async fn manifest(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        reference: &Reference,
-        accept: Option<&str>,
-    ) -> Result<Option<Served>, ProxyError> {
-        let Some(cache) = upstream.cache_repository(path) else {
-            return Ok(None);
-        };
-        // Single flight: requests for one manifest take turns, so only the first asks the
-        // remote and the others find what it stored.
-        let turn = self
-            .manifest_turns
-            .get_with(format!("{cache}@{reference}"), async { Arc::default() })
-            .await;
-        let _turn = turn.lock().await;
-        let backend = self.app.backend();
-        let local = match reference {
-            Reference::Digest(digest) => {
-                if repositories::manifest(backend, &cache, digest)
-                    .await
-                    .map_err(AppError::from)?
-                    .is_some()
-                {
-                    // Content by digest never changes: no need to ask.
-                    self.stats.count(upstream.key.as_str(), Count::Hit);
-                    return Ok(Some(Served {
-                        digest: digest.clone(),
-                        warning: None,
-                    }));
-                }
-                None
-            }
-            Reference::Tag(tag) => {
-                let local = repositories::resolve_tag(backend, &cache, tag)
-                    .await
-                    .map_err(AppError::from)?
-                    .map(|row| row.digest);
-                let key = confirmation(upstream, &cache, tag);
-                if let Some(digest) = &local
-                    && let Some(at) = self.confirmed.get(&key).await
-                    && at.elapsed() < upstream.tag_ttl
-                {
-                    self.stats.count(upstream.key.as_str(), Count::Hit);
-                    return Ok(Some(Served {
-                        digest: digest.clone(),
-                        warning: None,
-                    }));
-                }
-                local
-            }
-        };
-        match self
-            .fetch_manifest(upstream, path, &cache, reference, accept, local.as_ref())
-            .await
-        {
-            Ok(found) => Ok(found.map(|digest| Served {
-                digest,
-                warning: None,
-            })),
-            Err(e) if e.remote_failed() && local.is_some() => {
-                tracing::warn!(proxy = %upstream.key, error = %e, "serving a cached tag");
-                self.stats.count(upstream.key.as_str(), Count::Error);
-                self.stats.count(upstream.key.as_str(), Count::Stale);
-                Ok(local.map(|digest| Served {
-                    digest,
-                    warning: Some(format!("110 - \"response is stale: {e}\"")),
-                }))
-            }
-            Err(e) => {
-                if e.remote_failed() {
-                    self.stats.count(upstream.key.as_str(), Count::Error);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    async fn fetch_manifest(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        cache: &RepositoryName,
-        reference: &Reference,
-        accept: Option<&str>,
-        local: Option<&Digest>,
-    ) -> Result<Option<Digest>, ProxyError> {
-        let remote = format!("/v2/{}/manifests/{reference}", upstream.remote_path(path));
-        let accept = Some(accept.unwrap_or(MANIFEST_ACCEPT));
-        if let (Some(local), Reference::Tag(tag)) = (local, reference) {
-            // A HEAD tells whether the tag still points where it did.
-            let Some(head) = self.fetch(upstream, Method::HEAD, &remote, accept).await? else {
-                return Ok(None);
-            };
-            if header_digest(&head).as_ref() == Some(local) {
-                self.stats.count(upstream.key.as_str(), Count::Hit);
-                self.confirm(upstream, cache, tag).await;
-                return Ok(Some(local.clone()));
-            }
-        }
-        let Some(response) = self.fetch(upstream, Method::GET, &remote, accept).await? else {
-            return Ok(None);
-        };
-        let announced = header_digest(&response);
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let invalid = |reason: String| ProxyError::Invalid {
-            proxy: upstream.key.to_string(),
-            reason,
-        };
-        let bytes = read_limited(response, manifest::MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|e| invalid(format!("reading {remote}: {e}")))?;
-        let digest = Digest::from_sha256(&sha2::Sha256::digest(&bytes));
-        self.stats.count(upstream.key.as_str(), Count::Miss);
-        self.stats
-            .count(upstream.key.as_str(), Count::Bytes(bytes.len() as u64));
-        tracing::info!(proxy = %upstream.key, %remote, %digest, "fetched a manifest");
-        let expected = match reference {
-            Reference::Digest(named) => Some(named.clone()),
-            Reference::Tag(_) => announced,
-        };
-        if let Some(expected) = expected
-            && expected != digest
-        {
-            return Err(invalid(format!(
-                "{remote} hashes to {digest}, not {expected}"
-            )));
-        }
-        let parsed = manifest::parse(&bytes, content_type.as_deref())
-            .map_err(|e| invalid(format!("{remote}: {e}")))?;
-        self.blobs.put(&digest, &bytes).await?;
-        let tag = match reference {
-            Reference::Tag(tag) => Some(tag.clone()),
-            Reference::Digest(_) => None,
-        };
-        let push = ManifestPush {
-            digest: digest.clone(),
-            record: ManifestRecord {
-                media_type: parsed.media_type,
-                size: bytes.len() as u64,
-                subject: parsed.subject.map(|s| s.digest),
-                artifact_type: parsed.artifact_type,
-                chart: None,
-            },
-            tag: tag.clone(),
-            missing: Vec::new(),
-        };
-        self.app
-            .record_cached_manifest(&Self::context(upstream), cache, push)
-            .await?;
-        if let Some(tag) = &tag {
-            self.confirm(upstream, cache, tag).await;
-        }
-        Ok(Some(digest))
-    }
-
     /// Sends a request to the remote: `None` for a 404, an error naming the proxy for any
     /// other failure.
     async fn fetch(
@@ -431,12 +266,6 @@ impl PullThrough {
         Ok(Some(response))
     }
 
-    async fn confirm(&self, upstream: &Upstream, cache: &RepositoryName, tag: &Tag) {
-        self.confirmed
-            .insert(confirmation(upstream, cache, tag), Instant::now())
-            .await;
-    }
-
     /// Forgets when proxy `key`'s cached tags were last confirmed, so that each is asked for
     /// again at its next pull; returns how many there were.
     pub async fn purge_tags(&self, key: &str) -> u64 {
@@ -457,161 +286,6 @@ impl PullThrough {
     pub fn count_hit(&self, key: &str) {
         self.stats.count(key, Count::Hit);
     }
-
-    /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
-    pub async fn blob_size(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        digest: &Digest,
-    ) -> Result<Option<u64>, ProxyError> {
-        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
-        let response = self.fetch(upstream, Method::HEAD, &remote, None).await?;
-        Ok(response.and_then(|r| r.content_length()))
-    }
-
-    /// Blob `digest` of `path` from the remote, stored as it streams: one fetch however many
-    /// ask at once (see [`flight`]). It is committed and linked into the cache repository only
-    /// when the bytes hash to `digest`, and the fetch runs to the end even if every client goes
-    /// away, so the next pull finds it stored.
-    pub async fn blob(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        digest: &Digest,
-    ) -> Result<BlobFetch, ProxyError> {
-        let Some(cache) = upstream.cache_repository(path) else {
-            return Ok(BlobFetch::Missing);
-        };
-        let (flight, leader) = self.flights.join(digest);
-        if leader {
-            self.start_fetch(upstream, path, &cache, digest, flight.clone())
-                .await?;
-        } else {
-            // Joined a fetch that may be for another cache repository: link this one too.
-            let (blobs, digest, mut progress) =
-                (self.blobs.clone(), digest.clone(), flight.subscribe());
-            tokio::spawn(async move {
-                while !progress.borrow_and_update().done {
-                    if progress.changed().await.is_err() {
-                        return;
-                    }
-                }
-                if progress.borrow().phase == Phase::Stored {
-                    let _ = blobs.link(&cache, &digest).await;
-                }
-            });
-        }
-        let mut progress = flight.subscribe();
-        let failed = |reason: String| ProxyError::Failed {
-            proxy: upstream.key.to_string(),
-            reason,
-        };
-        match flight::started(&mut progress).await.phase {
-            Phase::Missing => Ok(BlobFetch::Missing),
-            Phase::Stored => Ok(BlobFetch::Stored),
-            Phase::Streaming { temp, size } => Ok(BlobFetch::Streaming(RemoteBlob {
-                size,
-                chunks: Box::pin(flight::read(temp, self.blobs.blob_path(digest), progress)),
-            })),
-            Phase::Failed(reason) => Err(failed(reason)),
-            Phase::Starting => Err(failed("the fetch ended before it started".into())),
-        }
-    }
-
-    /// Sends the request for a blob and, when the remote has it, copies it to storage in the
-    /// background, publishing progress on `flight`.
-    async fn start_fetch(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        cache: &RepositoryName,
-        digest: &Digest,
-        flight: Arc<Flight>,
-    ) -> Result<(), ProxyError> {
-        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
-        let response = match self.fetch(upstream, Method::GET, &remote, None).await {
-            Ok(Some(response)) => response,
-            Ok(None) => {
-                self.flights.finish(digest, &flight, Phase::Missing);
-                return Ok(());
-            }
-            Err(e) => {
-                self.stats.count(upstream.key.as_str(), Count::Error);
-                self.flights
-                    .finish(digest, &flight, Phase::Failed(e.to_string()));
-                return Err(e);
-            }
-        };
-        self.stats.count(upstream.key.as_str(), Count::Miss);
-        let mut writer = match self.blobs.writer(digest).await {
-            Ok(writer) => writer,
-            Err(e) => {
-                self.flights
-                    .finish(digest, &flight, Phase::Failed(e.to_string()));
-                return Err(e.into());
-            }
-        };
-        let temp = writer.temp_path().to_path_buf();
-        let size = response.content_length();
-        flight.update(|p| p.phase = Phase::Streaming { temp, size });
-        let (blobs, flights, stats) =
-            (self.blobs.clone(), self.flights.clone(), self.stats.clone());
-        let (cache, digest, key) = (cache.clone(), digest.clone(), upstream.key.clone());
-        tokio::spawn(async move {
-            let mut response = response;
-            let failure = loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if let Err(e) = writer.write(&chunk).await {
-                            break Some(e.to_string());
-                        }
-                        flight.update(|p| p.written += chunk.len() as u64);
-                        stats.count(key.as_str(), Count::Bytes(chunk.len() as u64));
-                    }
-                    Ok(None) => break None,
-                    Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
-                }
-            };
-            let outcome = match failure {
-                Some(reason) => Err(reason),
-                None => match writer.commit().await {
-                    Ok(()) => blobs.link(&cache, &digest).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("the blob from {key} is not {digest}: {e}")),
-                },
-            };
-            let phase = match outcome {
-                Ok(()) => {
-                    tracing::info!(proxy = %key, %digest, "fetched a blob");
-                    Phase::Stored
-                }
-                Err(reason) => {
-                    stats.count(key.as_str(), Count::Error);
-                    tracing::warn!(proxy = %key, %digest, %reason, "discarded a fetched blob");
-                    Phase::Failed(reason)
-                }
-            };
-            flights.finish(&digest, &flight, phase);
-        });
-        Ok(())
-    }
-}
-
-/// The key of a tag's confirmation time.
-fn confirmation(
-    upstream: &Upstream,
-    cache: &RepositoryName,
-    tag: &Tag,
-) -> (String, String, String) {
-    (upstream.key.to_string(), cache.to_string(), tag.to_string())
-}
-
-fn header_digest(response: &reqwest::Response) -> Option<Digest> {
-    response
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Digest::parse(v).ok())
 }
 
 pub(crate) async fn read_limited(

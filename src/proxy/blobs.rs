@@ -1,0 +1,152 @@
+//! Blobs through a proxy: streamed to clients while they are written and hashed, committed
+//! only when the digest matches, one fetch however many ask at once (see [`super::flight`]).
+
+use std::sync::Arc;
+
+use reqwest::Method;
+
+use super::flight::{self, Flight, Phase};
+use super::stats::Count;
+use super::{BlobFetch, ProxyError, PullThrough, RemoteBlob, Upstream};
+use crate::domain::oci::{Digest, RepositoryName};
+use crate::storage::BlobStore;
+
+impl PullThrough {
+    /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
+    pub async fn blob_size(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, ProxyError> {
+        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
+        let response = self.fetch(upstream, Method::HEAD, &remote, None).await?;
+        Ok(response.and_then(|r| r.content_length()))
+    }
+
+    /// Blob `digest` of `path` from the remote, stored as it streams: one fetch however many
+    /// ask at once (see [`flight`]). It is committed and linked into the cache repository only
+    /// when the bytes hash to `digest`, and the fetch runs to the end even if every client goes
+    /// away, so the next pull finds it stored.
+    pub async fn blob(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<BlobFetch, ProxyError> {
+        let Some(cache) = upstream.cache_repository(path) else {
+            return Ok(BlobFetch::Missing);
+        };
+        let (flight, leader) = self.flights.join(digest);
+        if leader {
+            self.start_fetch(upstream, path, &cache, digest, flight.clone())
+                .await?;
+        } else {
+            // Joined a fetch that may be for another cache repository: link this one too.
+            let (blobs, digest, mut progress) =
+                (self.blobs.clone(), digest.clone(), flight.subscribe());
+            tokio::spawn(async move {
+                while !progress.borrow_and_update().done {
+                    if progress.changed().await.is_err() {
+                        return;
+                    }
+                }
+                if progress.borrow().phase == Phase::Stored {
+                    let _ = blobs.link(&cache, &digest).await;
+                }
+            });
+        }
+        let mut progress = flight.subscribe();
+        let failed = |reason: String| ProxyError::Failed {
+            proxy: upstream.key.to_string(),
+            reason,
+        };
+        match flight::started(&mut progress).await.phase {
+            Phase::Missing => Ok(BlobFetch::Missing),
+            Phase::Stored => Ok(BlobFetch::Stored),
+            Phase::Streaming { temp, size } => Ok(BlobFetch::Streaming(RemoteBlob {
+                size,
+                chunks: Box::pin(flight::read(temp, self.blobs.blob_path(digest), progress)),
+            })),
+            Phase::Failed(reason) => Err(failed(reason)),
+            Phase::Starting => Err(failed("the fetch ended before it started".into())),
+        }
+    }
+
+    /// Sends the request for a blob and, when the remote has it, copies it to storage in the
+    /// background, publishing progress on `flight`.
+    async fn start_fetch(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        cache: &RepositoryName,
+        digest: &Digest,
+        flight: Arc<Flight>,
+    ) -> Result<(), ProxyError> {
+        let remote = format!("/v2/{}/blobs/{digest}", upstream.remote_path(path));
+        let response = match self.fetch(upstream, Method::GET, &remote, None).await {
+            Ok(Some(response)) => response,
+            Ok(None) => {
+                self.flights.finish(digest, &flight, Phase::Missing);
+                return Ok(());
+            }
+            Err(e) => {
+                self.stats.count(upstream.key.as_str(), Count::Error);
+                self.flights
+                    .finish(digest, &flight, Phase::Failed(e.to_string()));
+                return Err(e);
+            }
+        };
+        self.stats.count(upstream.key.as_str(), Count::Miss);
+        let mut writer = match self.blobs.writer(digest).await {
+            Ok(writer) => writer,
+            Err(e) => {
+                self.flights
+                    .finish(digest, &flight, Phase::Failed(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        let temp = writer.temp_path().to_path_buf();
+        let size = response.content_length();
+        flight.update(|p| p.phase = Phase::Streaming { temp, size });
+        let (blobs, flights, stats) =
+            (self.blobs.clone(), self.flights.clone(), self.stats.clone());
+        let (cache, digest, key) = (cache.clone(), digest.clone(), upstream.key.clone());
+        tokio::spawn(async move {
+            let mut response = response;
+            let failure = loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(e) = writer.write(&chunk).await {
+                            break Some(e.to_string());
+                        }
+                        flight.update(|p| p.written += chunk.len() as u64);
+                        stats.count(key.as_str(), Count::Bytes(chunk.len() as u64));
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
+                }
+            };
+            let outcome = match failure {
+                Some(reason) => Err(reason),
+                None => match writer.commit().await {
+                    Ok(()) => blobs.link(&cache, &digest).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the blob from {key} is not {digest}: {e}")),
+                },
+            };
+            let phase = match outcome {
+                Ok(()) => {
+                    tracing::info!(proxy = %key, %digest, "fetched a blob");
+                    Phase::Stored
+                }
+                Err(reason) => {
+                    stats.count(key.as_str(), Count::Error);
+                    tracing::warn!(proxy = %key, %digest, %reason, "discarded a fetched blob");
+                    Phase::Failed(reason)
+                }
+            };
+            flights.finish(&digest, &flight, phase);
+        });
+        Ok(())
+    }
+}
