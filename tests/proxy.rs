@@ -581,3 +581,76 @@ async fn sixteen_concurrent_pulls_of_one_uncached_manifest_make_one_upstream_fet
         upstream.requests("/manifests/")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_log_even_at_debug_level() {
+    use base64::Engine;
+    let distribution = Distribution::start(Some(("puller", "first-upstream-pw-7f3a"))).await;
+    push_image(
+        &distribution.host,
+        "app",
+        "v1",
+        51,
+        Some("puller:first-upstream-pw-7f3a"),
+    );
+    let jwt_secret = "jwt-secret-kept-out-of-logs-0123456789";
+    let data = tempfile::tempdir().unwrap();
+    let server = support::server::TestServer::start(
+        &["--data-dir", data.path().to_str().unwrap()],
+        &[("BERTH_LOG", "debug"), ("BERTH_JWT_SECRET", jwt_secret)],
+    );
+    let token = support::app::sign_with(
+        json!({"sub": "alice", "scope": "admin", "exp": support::app::now() + 600}),
+        jwt_secret.as_bytes(),
+    );
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base_url);
+    let created = client
+        .post(url("/api/v1/upstream-proxies"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"key": "private", "package_type": "DOCKER", "source": "CUSTOM",
+                      "url": format!("http://{}", distribution.host),
+                      "auth": {"type": "USERNAME_PASSWORD", "username": "puller",
+                               "password": "second-upstream-pw-9c1d"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Rotate to the password that works, then pull through it.
+    let rotated = client
+        .patch(url("/api/v1/upstream-proxies/private"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"auth": {"type": "USERNAME_PASSWORD", "username": "puller",
+                               "password": "first-upstream-pw-7f3a"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    let pulled = client
+        .get(url("/v2/private/app/manifests/v1"))
+        .bearer_auth(&token)
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let log = server.log();
+    assert!(log.contains("DEBUG"), "the log runs at debug level");
+    assert!(log.contains("fetched a manifest"), "the pull went through");
+    let basic = base64::engine::general_purpose::STANDARD.encode("puller:first-upstream-pw-7f3a");
+    for secret in [
+        "first-upstream-pw-7f3a",
+        "second-upstream-pw-9c1d",
+        jwt_secret,
+        basic.as_str(),
+        token.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}

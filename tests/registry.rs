@@ -17,6 +17,7 @@ on_both_backends!(
     skopeo_copies_a_multi_arch_index_whole,
     clients_are_challenged_and_tokens_grant_only_what_scopes_allow,
     the_token_endpoint_takes_oauth2_forms_with_refresh_tokens,
+    registry_tokens_cannot_be_stretched_forged_or_used_early,
     blob_uploads_follow_the_spec,
     an_upload_resumes_after_a_restart,
     blobs_are_read_by_range_mounted_and_deleted,
@@ -438,6 +439,62 @@ async fn the_token_endpoint_takes_oauth2_forms_with_refresh_tokens(app: TestApp)
             .unwrap()
             .contains("grant_type \"client_credentials\" is not supported")
     );
+}
+
+async fn registry_tokens_cannot_be_stretched_forged_or_used_early(app: TestApp) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    registry(&app, "alpha").await;
+    registry(&app, "beta").await;
+    let writer = app.token("wes", "registry:read registry:write");
+    let token_for = |scope: &'static str| {
+        let (app, writer) = (&app, writer.clone());
+        async move {
+            let response = app
+                .client
+                .get(app.url(&format!("/v2/token?service=berth&scope={scope}")))
+                .header("Authorization", basic("wes", &writer))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = response.json().await.unwrap();
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let upload = |token: String, repository: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/v2/{repository}/blobs/uploads/")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let alpha = token_for("repository:alpha/app:pull,push").await;
+    assert_eq!(upload(alpha.clone(), "alpha/app").await, 202);
+    // A token for one repository is worth nothing on another.
+    assert_eq!(upload(alpha.clone(), "beta/app").await, 401);
+    assert_eq!(upload(alpha.clone(), "alpha/other").await, 401);
+    // Widening its access claim breaks its signature.
+    let parts: Vec<&str> = alpha.split('.').collect();
+    let mut claims = decode_claims(&alpha);
+    claims["access"][0]["name"] = json!("beta/app");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(upload(forged, "beta/app").await, 401);
+    // A token whose validity starts later is refused until then.
+    let early = support::app::sign(json!({
+        "sub": "wes", "scope": "registry:write", "nbf": support::app::now() + 600,
+        "exp": support::app::now() + 3600,
+    }));
+    assert_eq!(upload(early, "alpha/app").await, 401);
 }
 
 fn decode_claims(token: &str) -> Value {
