@@ -1628,3 +1628,44 @@ async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: Te
         (400, Some("image"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_paths_are_refused_and_reach_nothing() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    registry(&app, "team").await;
+    let long = "a".repeat(300);
+    let paths = [
+        "/v2/../../etc/passwd/manifests/latest".to_owned(),
+        "/v2/team/%2e%2e/%2e%2e/etc/manifests/latest".to_owned(),
+        "/v2/team/..%2f..%2fetc/manifests/latest".to_owned(),
+        "/v2/team/app%00/manifests/v1".to_owned(),
+        "/v2//etc/passwd/manifests/latest".to_owned(),
+        format!("/v2/team/{long}/manifests/v1"),
+        "/v2/team/app/blobs/sha256:..%2f..%2f..%2fetc%2fpasswd".to_owned(),
+        format!("/v2/team/app/blobs/sha256:{}", "../".repeat(21) + "x"),
+        "/v2/team/app/manifests/..%2f..%2fetc".to_owned(),
+        "/v2/team/app/blobs/uploads/..%2f..%2fetc".to_owned(),
+        "/helm/team/charts/..%2f..%2fetc%2fpasswd".to_owned(),
+        "/helm/%2e%2e/index.yaml".to_owned(),
+        "/helm/team/charts/%00-1.0.0.tgz".to_owned(),
+        "/api/v1/registries/..%2f..%2fetc".to_owned(),
+        "/api/v1/registries/%00".to_owned(),
+        format!("/api/v1/registries/{long}"),
+    ];
+    for path in paths {
+        for method in ["GET", "HEAD", "DELETE", "PUT", "PATCH"] {
+            let response = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .bearer_auth(app.admin())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "{method} {path} answered {status}"
+            );
+        }
+    }
+}

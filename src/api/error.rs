@@ -56,6 +56,9 @@ pub enum ApiError {
     /// `If-Match` names a version the resource is no longer at.
     #[oai(status = 412)]
     PreconditionFailed(Json<ErrorBody>),
+    /// The request body is larger than the API reads.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
     /// The `Idempotency-Key` was already used for a different request.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -81,7 +84,16 @@ impl ApiError {
         Self::BadRequest(body(code, message, Some(field)))
     }
 
-    /// A 401.
+    /// A 413 for a body over `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::PayloadTooLarge(body(
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body may be at most {limit} bytes"),
+            None,
+        ))
+    }
+
+    /// 401 with the bearer challenge.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::Unauthorized(
             body("UNAUTHORIZED", message, None),

@@ -54,6 +54,32 @@ pub fn spec_yaml() -> String {
     service().spec_yaml()
 }
 
+/// The largest request body the control plane reads: its JSON bodies are small.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Refuses a body over [`MAX_BODY_BYTES`] with 413, whether it announces its length or not,
+/// before any handler reads it.
+async fn limit_body<E: poem::Endpoint>(
+    next: Arc<E>,
+    mut request: poem::Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    let announced = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response());
+    }
+    let bytes = match request.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response()),
+    };
+    request.set_body(bytes);
+    next.call(request).await.map(IntoResponse::into_response)
+}
+
 /// The `/api` routes: the operations, the spec and the docs page.
 pub fn routes(
     app: App,
@@ -78,6 +104,7 @@ pub fn routes(
         .data(authenticator)
         .data(app)
         .data(proxy)
+        .around(limit_body)
         .catch_all_error(error::normalize)
         .around(crate::request_id::middleware)
         .boxed()
