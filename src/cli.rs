@@ -182,6 +182,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_MANIFEST_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub manifest_cache_bytes: u64,
 
+    /// How long a connection may stay silent, e.g. 30s: a client that sends (or reads) nothing
+    /// for this long is cut off, however slowly it trickles a request in.
+    #[arg(long, env = "BERTH_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_ttl)]
+    pub idle_timeout: Duration,
+
     /// Where upstream proxies with the Docker Hub source pull from.
     #[arg(long, env = "BERTH_DOCKERHUB_URL", default_value = DOCKER_HUB_URL)]
     pub dockerhub_url: String,
@@ -237,6 +242,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secret_key: args.secret_key.map(Secret::new),
         base_url: args.base_url,
         manifest_cache_bytes: args.manifest_cache_bytes,
+        idle_timeout: args.idle_timeout,
         docker_hub_url: args.dockerhub_url,
         mirror: args.mirror,
     };

@@ -91,6 +91,8 @@ pub struct ServeConfig {
     pub base_url: Option<String>,
     /// Bytes of manifests kept in memory.
     pub manifest_cache_bytes: u64,
+    /// `BERTH_IDLE_TIMEOUT`: how long a connection may stay silent before it is closed.
+    pub idle_timeout: std::time::Duration,
     /// `BERTH_DOCKERHUB_URL`: where Docker Hub proxies pull from.
     pub docker_hub_url: String,
     /// `BERTH_MIRROR`: the Docker upstream proxy that also answers un-prefixed repositories.

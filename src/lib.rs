@@ -4,6 +4,7 @@
 //! Crate map (dependencies point inward):
 //! - [`cli`] and [`config`]: flags and environment into typed configuration.
 //! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
+//!   [`idle`] closes connections that stay silent.
 //! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes.
 //! - [`registry`]: the data plane: the OCI Distribution API under `/v2` and the classic Helm
 //!   chart repository under `/helm`; [`storage`]: blobs and uploads.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod domain;
 pub mod event_store;
 pub mod health;
+pub mod idle;
 pub mod projections;
 pub mod proxy;
 pub mod registry;

@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::ServeConfig;
 use crate::event_store::{Backend, SharedEventStore};
+use crate::idle::IdleAcceptor;
 use crate::proxy::PullThrough;
 use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
@@ -29,6 +30,7 @@ pub struct Application {
     app: App,
     authenticator: Arc<Authenticator>,
     registry: Arc<RegistryState>,
+    idle_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -74,6 +76,7 @@ impl Application {
             backend,
             authenticator,
             registry,
+            idle_timeout: config.idle_timeout,
         })
     }
 
@@ -101,7 +104,9 @@ impl Application {
             .nest("/", api::routes(self.app, self.authenticator, proxy))
             .data(store)
             .with(Tracing);
-        Server::new_with_acceptor(TcpAcceptor::from_tokio(self.listener)?)
+        let acceptor =
+            IdleAcceptor::new(TcpAcceptor::from_tokio(self.listener)?, self.idle_timeout);
+        Server::new_with_acceptor(acceptor)
             .name("berth")
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await

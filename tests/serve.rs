@@ -204,3 +204,46 @@ fn token_prints_a_token_the_server_accepts_and_refuses_unknown_scopes() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("names no known scope"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_its_request_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        &[
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--idle-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    // A prompt client is served.
+    let healthy = reqwest::get(format!("{}/healthz", server.base_url))
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), 200);
+    // One byte every two seconds: the connection is closed long before the request ends.
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let started = std::time::Instant::now();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut closed = false;
+    for byte in request {
+        if socket.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buffer = [0u8; 64];
+        match tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => panic!("a trickled request was answered"),
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the connection stayed open");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

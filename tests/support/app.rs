@@ -172,6 +172,7 @@ impl TestApp {
             secret_key: None,
             base_url: None,
             manifest_cache_bytes: 16 * 1024 * 1024,
+            idle_timeout: std::time::Duration::from_secs(30),
             docker_hub_url: options
                 .docker_hub_url
                 .unwrap_or_else(|| berth::config::DOCKER_HUB_URL.to_owned()),
