@@ -1669,3 +1669,47 @@ async fn hostile_paths_are_refused_and_reach_nothing() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_has_a_bounded_number_of_open_uploads() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    registry(&app, "team").await;
+    let start = |repository: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/v2/{repository}/blobs/uploads/")))
+                .bearer_auth(app.admin())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut locations = Vec::new();
+    for _ in 0..64 {
+        let started = start("team/app").await;
+        assert_eq!(started.status(), 202);
+        locations.push(started.headers()["location"].to_str().unwrap().to_owned());
+    }
+    let refused = start("team/app").await;
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team/app has 64 uploads open")
+    );
+    // Other repositories are not affected, and cancelling one makes room.
+    assert_eq!(start("team/other").await.status(), 202);
+    let cancelled = app
+        .client
+        .delete(app.url(&locations[0]))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 204);
+    assert_eq!(start("team/app").await.status(), 202);
+}

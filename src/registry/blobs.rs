@@ -36,6 +36,9 @@ fn upload_error(e: UploadError) -> RegistryError {
             RegistryError::new(ErrorCode::DigestInvalid, e.to_string())
         }
         UploadError::Body(_) => RegistryError::new(ErrorCode::BlobUploadInvalid, e.to_string()),
+        UploadError::TooMany { .. } => {
+            RegistryError::new(ErrorCode::TooManyRequests, e.to_string())
+        }
         UploadError::Storage(e) => e.into(),
     }
 }

@@ -17,6 +17,12 @@ use crate::domain::oci::{Digest, RepositoryName};
 /// How much is read from a client at a time.
 const CHUNK: usize = 256 * 1024;
 
+/// The most uploads one repository may have open at once.
+pub const MAX_OPEN_UPLOADS: usize = 64;
+
+/// An upload untouched this long no longer counts against its repository's open uploads.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// An upload session's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UploadId(pub Uuid);
@@ -66,6 +72,16 @@ pub enum UploadError {
     /// Reading the request body failed (the client went away).
     #[error("reading the upload failed: {0}")]
     Body(std::io::Error),
+    /// The repository has as many uploads open as it may.
+    #[error(
+        "{repository} has {limit} uploads open; finish or cancel some (or wait an hour for abandoned ones to lapse)"
+    )]
+    TooMany {
+        /// The repository.
+        repository: String,
+        /// The limit.
+        limit: usize,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -83,13 +99,17 @@ struct Session {
     hasher: Sha256,
 }
 
-/// Sessions in memory, each behind its own lock so one upload takes one request at a time.
+/// Sessions in memory, each behind its own lock so one upload takes one request at a time,
+/// and when each was last touched, by repository, for the cap on open uploads.
 #[derive(Default)]
-pub struct Sessions(std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Option<Session>>>>>);
+pub struct Sessions {
+    slots: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Option<Session>>>>>,
+    touched: std::sync::Mutex<HashMap<Uuid, (String, std::time::Instant)>>,
+}
 
 impl Sessions {
     fn slot(&self, id: UploadId) -> Arc<tokio::sync::Mutex<Option<Session>>> {
-        self.0
+        self.slots
             .lock()
             .expect("sessions lock")
             .entry(id.0)
@@ -97,8 +117,33 @@ impl Sessions {
             .clone()
     }
 
+    /// Counts a new upload of `repository`, unless it has too many open.
+    fn open(&self, id: UploadId, repository: &RepositoryName) -> Result<(), UploadError> {
+        let mut touched = self.touched.lock().expect("sessions lock");
+        let open = touched
+            .values()
+            .filter(|(r, at)| r == repository.as_str() && at.elapsed() < ABANDONED_AFTER)
+            .count();
+        if open >= MAX_OPEN_UPLOADS {
+            return Err(UploadError::TooMany {
+                repository: repository.to_string(),
+                limit: MAX_OPEN_UPLOADS,
+            });
+        }
+        touched.insert(id.0, (repository.to_string(), std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn touch(&self, id: UploadId, repository: &RepositoryName) {
+        self.touched
+            .lock()
+            .expect("sessions lock")
+            .insert(id.0, (repository.to_string(), std::time::Instant::now()));
+    }
+
     fn forget(&self, id: UploadId) {
-        self.0.lock().expect("sessions lock").remove(&id.0);
+        self.slots.lock().expect("sessions lock").remove(&id.0);
+        self.touched.lock().expect("sessions lock").remove(&id.0);
     }
 }
 
@@ -110,6 +155,7 @@ impl FsBlobStore {
     /// Starts an upload to `repository`.
     pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadId, UploadError> {
         let id = UploadId(Uuid::now_v7());
+        self.sessions.open(id, repository)?;
         let dir = self.upload_dir(id);
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::write(dir.join("data"), b"").await?;
@@ -164,7 +210,10 @@ impl FsBlobStore {
             *guard = self.load(id).await?;
         }
         let result = match guard.as_mut() {
-            Some(session) if session.repository == *repository => f(session).await,
+            Some(session) if session.repository == *repository => {
+                self.sessions.touch(id, repository);
+                f(session).await
+            }
             _ => Err(UploadError::Unknown),
         };
         if matches!(result, Err(UploadError::Storage(_))) {
