@@ -1157,3 +1157,22 @@ async fn oversized_json_bodies_are_refused_before_they_are_read() {
         Err(e) => assert!(e.is_request(), "{e}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_a_path_does_not_take_gets_405_with_the_allowed_ones() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    for (method, path, allowed) in [
+        ("PUT", "/api/v1/registries", "GET, POST, HEAD"),
+        ("TRACE", "/api/v1/upstream-proxies/hub/stats", "GET, HEAD"),
+        ("GET", "/api/v1/upstream-proxies/hub/purge", "POST"),
+    ] {
+        let response = app.call_as(&app.admin(), method, path, None, &[]).await;
+        assert_eq!(response.status, 405, "{method} {path}");
+        let allow = response.header("allow").unwrap_or_default();
+        let mut got: Vec<&str> = allow.split(", ").collect();
+        let mut want: Vec<&str> = allowed.split(", ").collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{method} {path}");
+    }
+}

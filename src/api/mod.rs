@@ -80,6 +80,44 @@ async fn limit_body<E: poem::Endpoint>(
     next.call(request).await.map(IntoResponse::into_response)
 }
 
+/// The methods each operation path of the spec allows, for the `Allow` header of a 405.
+struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    fn from_spec(spec: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+        Self(
+            paths
+                .into_iter()
+                .map(|(template, item)| {
+                    let mut methods: Vec<String> = item
+                        .as_object()
+                        .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                        .unwrap_or_default();
+                    if methods.iter().any(|m| m == "GET") {
+                        methods.push("HEAD".into());
+                    }
+                    let segments = template.split('/').map(str::to_owned).collect();
+                    (segments, methods.join(", "))
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods `path` allows, when it is an operation path.
+    fn of(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(template, methods)| {
+            let matches = template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                });
+            matches.then_some(methods.as_str())
+        })
+    }
+}
+
 /// The `/api` routes: the operations, the spec and the docs page.
 pub fn routes(
     app: App,
@@ -88,6 +126,7 @@ pub fn routes(
 ) -> BoxEndpoint<'static> {
     let service = service();
     let json = service.spec();
+    let allowed = Arc::new(AllowedMethods::from_spec(&json));
     let yaml = service.spec_yaml();
     let docs = service.swagger_ui();
     Route::new()
@@ -106,6 +145,24 @@ pub fn routes(
         .data(proxy)
         .around(limit_body)
         .catch_all_error(error::normalize)
+        .around(move |next, request| {
+            let allowed = allowed.clone();
+            async move {
+                use poem::{Endpoint, IntoResponse};
+                let path = request.uri().path().to_owned();
+                let mut response = match next.call(request).await {
+                    Ok(response) => response.into_response(),
+                    Err(e) => e.into_response(),
+                };
+                if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                    && let Some(methods) = allowed.of(&path)
+                    && let Ok(value) = methods.parse()
+                {
+                    response.headers_mut().insert("allow", value);
+                }
+                Ok::<_, poem::Error>(response)
+            }
+        })
         .around(crate::request_id::middleware)
         .boxed()
 }
