@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::TcpAcceptor;
@@ -69,6 +70,7 @@ impl Application {
             mirror: config.mirror.clone(),
         });
         registry.cache.spawn_follower(app.clone());
+        spawn_sweeper(blobs);
         Ok(Self {
             listener,
             address,
@@ -111,6 +113,26 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await
     }
+}
+
+/// How long an upload may stay untouched before it is taken for abandoned.
+const ABANDONED_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How often abandoned uploads and leftover temporary files are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Sweeps abandoned uploads and temporary files left by a crash: at start, then hourly.
+fn spawn_sweeper(blobs: FsBlobStore) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            match blobs.sweep(ABANDONED_UPLOAD_AGE).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "swept abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "sweeping abandoned uploads failed"),
+            }
+        }
+    });
 }
 
 /// Completes on SIGINT or SIGTERM.

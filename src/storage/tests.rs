@@ -168,3 +168,43 @@ async fn a_cancelled_upload_is_gone_and_unlinking_keeps_the_bytes_for_others() {
     assert!(store.is_linked(&repo("team/other"), &digest).await.unwrap());
     assert_eq!(store.stat(&digest).await.unwrap(), Some(6));
 }
+
+#[tokio::test]
+async fn a_sweep_removes_abandoned_uploads_and_temporary_files_and_keeps_fresh_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path()).unwrap();
+    let repository = repo("team/app");
+    let old = store.start_upload(&repository).await.unwrap();
+    let fresh = store.start_upload(&repository).await.unwrap();
+    let uploads = dir.path().join("uploads");
+    std::fs::write(uploads.join(".fetch-crashed"), b"partial").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+    for path in [
+        uploads.join(old.to_string()).join("data"),
+        uploads.join(".fetch-crashed"),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+    }
+    let day = std::time::Duration::from_secs(86400);
+    assert_eq!(store.sweep(day).await.unwrap(), 2);
+    assert!(!uploads.join(old.to_string()).exists());
+    assert!(!uploads.join(".fetch-crashed").exists());
+    assert!(matches!(
+        store.upload_status(&repository, old).await,
+        Err(UploadError::Unknown)
+    ));
+    assert_eq!(
+        store
+            .upload_status(&repository, fresh)
+            .await
+            .unwrap()
+            .offset,
+        0
+    );
+    assert_eq!(store.sweep(day).await.unwrap(), 0);
+}

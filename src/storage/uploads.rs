@@ -322,6 +322,47 @@ impl FsBlobStore {
         Ok(())
     }
 
+    /// Removes uploads untouched for `older_than` and temporary files of writes that never
+    /// finished (a crash mid-write leaves them); returns how many went.
+    pub async fn sweep(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            let file_type = entry.file_type().await?;
+            // A session's age is its data's; a temporary file's its own.
+            let probe = if file_type.is_dir() {
+                path.join("data")
+            } else {
+                path.clone()
+            };
+            let modified = match tokio::fs::metadata(&probe).await {
+                Ok(meta) => meta.modified()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    entry.metadata().await?.modified()?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if modified.elapsed().unwrap_or_default() < older_than {
+                continue;
+            }
+            if file_type.is_dir() {
+                if let Some(id) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(UploadId::parse)
+                {
+                    self.sessions.forget(id);
+                }
+                tokio::fs::remove_dir_all(&path).await?;
+            } else {
+                tokio::fs::remove_file(&path).await?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     async fn discard(&self, id: UploadId) -> Result<(), UploadError> {
         self.sessions.forget(id);
         match tokio::fs::remove_dir_all(self.upload_dir(id)).await {
