@@ -43,6 +43,9 @@ pub enum ErrorCode {
     TooLarge,
     /// An upstream proxy's remote failed (unreachable, refusing, or sending bad content).
     UpstreamFailed,
+    /// A token request the endpoint cannot take (a grant type other than password and
+    /// refresh_token).
+    TokenRequestInvalid,
     /// The operation is not supported here.
     Unsupported,
     /// Too many requests.
@@ -77,6 +80,7 @@ impl ErrorCode {
             NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
             TooLarge => ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
             UpstreamFailed => ("UNAVAILABLE", StatusCode::BAD_GATEWAY),
+            TokenRequestInvalid => ("UNSUPPORTED", StatusCode::BAD_REQUEST),
             Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),

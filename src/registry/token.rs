@@ -124,10 +124,9 @@ async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequ
     }
     let bytes = body.into_bytes_limit(64 * 1024).await.map_err(|_| {
         RegistryError::new(
-            ErrorCode::Unsupported,
+            ErrorCode::TooLarge,
             "a token request form may be at most 64 KiB",
         )
-        .status(poem::http::StatusCode::BAD_REQUEST)
     })?;
     let fields = form(&bytes);
     let field = |name: &str| {
@@ -142,10 +141,9 @@ async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequ
         other => {
             let given = other.map_or("no grant_type".to_owned(), |g| format!("grant_type {g:?}"));
             return Err(RegistryError::new(
-                ErrorCode::Unsupported,
+                ErrorCode::TokenRequestInvalid,
                 format!("{given} is not supported: use password or refresh_token"),
-            )
-            .status(poem::http::StatusCode::BAD_REQUEST));
+            ));
         }
     };
     asked.credential = credential.or(asked.credential);
