@@ -28,6 +28,7 @@ use crate::app::{App, AppError, Context};
 use crate::domain::ResourceName;
 use crate::domain::oci::{Digest, RepositoryName};
 use crate::domain::upstream_proxy::{DockerSource, UpstreamProxy};
+use crate::projections::resources::Stored;
 use crate::storage::{FsBlobStore, StorageError};
 use client::{Endpoint, UpstreamClient};
 use flight::Flights;
@@ -174,6 +175,8 @@ pub struct PullThrough {
     stats: ProxyStats,
     /// Remote Helm indexes by proxy key.
     helm_indexes: Cache<String, Arc<helm::RemoteIndex>>,
+    /// Proxies ready to fetch from, by key and version.
+    upstreams: Cache<(String, u64), Upstream>,
     /// One lock per manifest being resolved, by cache repository and reference.
     manifest_turns: Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
@@ -193,6 +196,7 @@ impl PullThrough {
                 .build(),
             flights: Flights::default(),
             stats: ProxyStats::default(),
+            upstreams: Cache::builder().max_capacity(1_000).build(),
             manifest_turns: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(Duration::from_secs(60))
@@ -207,7 +211,18 @@ impl PullThrough {
     }
 
     /// The proxy `proxy`, ready to fetch from.
-    pub async fn upstream(&self, proxy: &UpstreamProxy) -> Result<Upstream, ProxyError> {
+    /// Kept per proxy version, so its password is opened once per change, not per request.
+    pub async fn upstream(&self, stored: &Stored<UpstreamProxy>) -> Result<Upstream, ProxyError> {
+        let key = (stored.doc.key.to_string(), stored.version);
+        if let Some(upstream) = self.upstreams.get(&key).await {
+            return Ok(upstream);
+        }
+        let upstream = self.resolve(&stored.doc).await?;
+        self.upstreams.insert(key, upstream.clone()).await;
+        Ok(upstream)
+    }
+
+    async fn resolve(&self, proxy: &UpstreamProxy) -> Result<Upstream, ProxyError> {
         let docker_hub = proxy.remote.source == Some(DockerSource::DockerHub);
         let base = match (&proxy.remote.url, docker_hub) {
             (_, true) => self.docker_hub_url.clone(),

@@ -179,11 +179,16 @@ impl RegistryState {
 
     /// The upstream proxies a pull that misses in `namespace` goes through, in order.
     pub async fn upstreams(&self, namespace: &Namespace) -> RegistryResult<Vec<Upstream>> {
-        let keys = match namespace {
-            Namespace::Proxy { proxy, .. } => vec![proxy.doc.key.clone()],
-            Namespace::Registry(registry) => registry.doc.upstreams.clone(),
-        };
-        self.upstreams_of(&keys, PackageType::Docker).await
+        match namespace {
+            // The namespace already holds the proxy: no need to load it again.
+            Namespace::Proxy { proxy, .. } => Ok(vec![
+                self.proxy.upstream(proxy).await.map_err(upstream_error)?,
+            ]),
+            Namespace::Registry(registry) => {
+                self.upstreams_of(&registry.doc.upstreams, PackageType::Docker)
+                    .await
+            }
+        }
     }
 
     /// The proxies among `keys` that hold `package_type`, in order, ready to fetch from.
@@ -195,12 +200,9 @@ impl RegistryState {
         let mut upstreams = Vec::with_capacity(keys.len());
         for key in keys {
             match self.app.upstream_proxy(key).await {
-                Ok(proxy) if proxy.doc.package_type == package_type => upstreams.push(
-                    self.proxy
-                        .upstream(&proxy.doc)
-                        .await
-                        .map_err(upstream_error)?,
-                ),
+                Ok(proxy) if proxy.doc.package_type == package_type => {
+                    upstreams.push(self.proxy.upstream(&proxy).await.map_err(upstream_error)?)
+                }
                 Ok(_) | Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound)) => {}
                 Err(other) => return Err(app_error(other)),
             }

@@ -125,11 +125,19 @@ pub enum HelmNamespace {
 impl HelmNamespace {
     /// The Helm upstream proxies a miss goes through, in order.
     pub async fn upstreams(&self, state: &RegistryState) -> HelmResult<Vec<Upstream>> {
-        let keys = match self {
-            Self::Registry(registry) => registry.doc.upstreams.clone(),
-            Self::Proxy(proxy) => vec![proxy.doc.key.clone()],
-        };
-        Ok(state.upstreams_of(&keys, PackageType::Helm).await?)
+        match self {
+            Self::Registry(registry) => Ok(state
+                .upstreams_of(&registry.doc.upstreams, PackageType::Helm)
+                .await?),
+            // The namespace already holds the proxy: no need to load it again.
+            Self::Proxy(proxy) => Ok(vec![
+                state
+                    .proxy
+                    .upstream(proxy)
+                    .await
+                    .map_err(crate::registry::upstream_error)?,
+            ]),
+        }
     }
 }
 
