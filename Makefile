@@ -21,6 +21,7 @@ test: deps ## Install what is missing, start what the tests need, run every test
 	scripts/with-postgres.sh $(CARGO) test --all-targets
 	scripts/sdk.sh --check
 	scripts/sdk-test.sh
+	scripts/console-test.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --check

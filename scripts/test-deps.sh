@@ -23,6 +23,8 @@ if [ "${1:-}" = "--bench" ]; then
   # The load generator the benchmarks use.
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
+# Headless Chromium for the web console's browser tests.
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 # Java runs OpenAPI Generator (the SDK drift check); Node.js builds and tests the TypeScript SDK.
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

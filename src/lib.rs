@@ -5,7 +5,8 @@
 //! - [`cli`] and [`config`]: flags and environment into typed configuration.
 //! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
 //!   [`idle`] closes connections that stay silent.
-//! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes.
+//! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes;
+//!   [`console`]: the web console, a browser app on that API.
 //! - [`registry`]: the data plane: the OCI Distribution API under `/v2` and the classic Helm
 //!   chart repository under `/helm`; [`storage`]: blobs and uploads.
 //! - [`proxy`]: pull-through from upstream proxies (Docker and Helm remotes).
@@ -20,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod event_store;
 pub mod health;

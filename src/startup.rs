@@ -21,7 +21,7 @@ use crate::proxy::PullThrough;
 use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
 use crate::storage::FsBlobStore;
-use crate::{api, health, projections};
+use crate::{api, console, health, projections};
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -103,7 +103,9 @@ impl Application {
             .at("/v2/", registry::endpoint(self.registry.clone()))
             .at("/v2/*rest", registry::endpoint(self.registry.clone()))
             .at("/helm/*rest", registry::helm::endpoint(self.registry))
-            .nest("/", api::routes(self.app, self.authenticator, proxy))
+            .nest_no_strip("/api", api::routes(self.app, self.authenticator, proxy))
+            .at("/", console::page())
+            .at("/console/:file", console::files())
             .data(store)
             .with(Tracing);
         let acceptor =

@@ -10,6 +10,7 @@ use berth::config::DatabaseConfig;
 use berth::event_store::{AppendRequest, Backend, ExpectedVersion, Metadata, NewEvent, StreamId};
 use berth::projections::{self, streams};
 use serde_json::json;
+use support::app::{Db, TestApp};
 use support::postgres::TestDatabase;
 use support::server::TestServer;
 
@@ -246,4 +247,71 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
     }
     assert!(closed, "the connection stayed open");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn the_console_is_served_at_the_root_with_its_files_and_a_strict_policy() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let client = reqwest::Client::new();
+    let page = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"src="/console/app.js""#), "{html}");
+
+    let script = client.get(app.url("/console/app.js")).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let etag = script.headers()["etag"].to_str().unwrap().to_owned();
+    let again = client
+        .get(app.url("/console/app.js"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let plain = client.get(app.url("/console/app.js")).send().await.unwrap();
+    let plain = plain.bytes().await.unwrap();
+    let packed = client
+        .get(app.url("/console/app.js"))
+        .header("Accept-Encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["etag"].to_str().unwrap(), etag);
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed.bytes().await.unwrap()[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, plain);
+
+    for missing in ["/console/nope.js", "/console/..%2fCargo.toml", "/console/"] {
+        let response = client.get(app.url(missing)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+    }
+    // The API keeps its own answers beside the page.
+    let api = client.get(app.url("/api/v1/nope")).send().await.unwrap();
+    assert_eq!(api.status(), 404);
+    assert_eq!(
+        api.json::<serde_json::Value>().await.unwrap()["code"],
+        "NOT_FOUND"
+    );
 }

@@ -130,7 +130,7 @@ pub fn routes(
     let yaml = service.spec_yaml();
     let docs = service.swagger_ui();
     Route::new()
-        .nest("/", service)
+        .nest_no_strip("/api/v1", service)
         .at(
             "/api/openapi.json",
             poem::endpoint::make_sync(move |_| json.clone().with_content_type("application/json")),
