@@ -50,20 +50,53 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+
+    /// `projection` failed on the event at `position`. When the statement failed because the
+    /// database went away, that is what the caller hears: the event is as unwritten as the
+    /// projection, and a retry may succeed.
+    pub fn projection(projection: &'static str, position: u64, source: ProjectionError) -> Self {
+        let away = match &source {
+            ProjectionError::Postgres(e) => postgres_is_away(e),
+            ProjectionError::Sqlite(e) => sqlite_is_busy(e),
+            ProjectionError::Payload { .. } | ProjectionError::Conflict(_) => false,
+        };
+        if away {
+            Self::Unavailable(error_chain(&source))
+        } else {
+            Self::Projection {
+                projection,
+                position,
+                source,
+            }
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // A closed connection or an I/O failure is the database being away; anything else
-        // (an SQL error, a type mismatch) is a fault to report, not to retry.
-        let io = std::iter::successors(std::error::Error::source(&e), |s| s.source())
-            .any(|s| s.is::<std::io::Error>());
-        if e.is_closed() || io || e.to_string().starts_with("error connecting") {
+        if postgres_is_away(&e) {
             Self::Unavailable(error_chain(&e))
         } else {
             Self::Database(Box::new(e))
         }
     }
+}
+
+/// A closed connection, an I/O failure, or the server saying it is going away or not up yet is
+/// the database being away; anything else (an SQL error, a type mismatch) is a fault to report,
+/// not to retry.
+fn postgres_is_away(e: &tokio_postgres::Error) -> bool {
+    let io = std::iter::successors(std::error::Error::source(e), |s| s.source())
+        .any(|s| s.is::<std::io::Error>());
+    let away = e.code().is_some_and(|code| is_away(code.code()));
+    e.is_closed() || io || away || e.to_string().starts_with("error connecting")
+}
+
+/// SQLSTATEs a server sends when it cannot serve now but will: class 08 (connection exception),
+/// 57P01 to 57P03 (shut down by an administrator or a crash, or still starting up) and 53300
+/// (too many connections).
+fn is_away(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
@@ -77,13 +110,19 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                Self::Unavailable(error_chain(&e))
-            }
-            _ => Self::Database(Box::new(e)),
+        if sqlite_is_busy(&e) {
+            Self::Unavailable(error_chain(&e))
+        } else {
+            Self::Database(Box::new(e))
         }
     }
+}
+
+fn sqlite_is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 impl From<deadpool_sqlite::PoolError> for StoreError {
@@ -111,4 +150,19 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_going_away_or_starting_is_transient_and_sql_faults_are_not() {
+        for away in ["08006", "08001", "57P01", "57P02", "57P03", "53300"] {
+            assert!(is_away(away), "{away}");
+        }
+        for fault in ["23505", "42P01", "40001", "22P02"] {
+            assert!(!is_away(fault), "{fault}");
+        }
+    }
 }

@@ -134,10 +134,8 @@ impl PgEventStore {
             projection
                 .apply_postgres(tx, event)
                 .await
-                .map_err(|source| StoreError::Projection {
-                    projection: projection.name(),
-                    position: event.position,
-                    source,
+                .map_err(|source| {
+                    StoreError::projection(projection.name(), event.position, source)
                 })?;
         }
         Ok(())

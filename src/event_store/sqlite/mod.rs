@@ -109,11 +109,7 @@ fn apply_projections(
     for projection in projections.iter() {
         projection
             .apply_sqlite(tx, event)
-            .map_err(|source| StoreError::Projection {
-                projection: projection.name(),
-                position: event.position,
-                source,
-            })?;
+            .map_err(|source| StoreError::projection(projection.name(), event.position, source))?;
     }
     Ok(())
 }
