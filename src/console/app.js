@@ -84,20 +84,27 @@ function header() {
   );
 }
 
+let navigation = 0;
+
 async function render() {
+  const mine = ++navigation;
   header();
   const target = main();
   if (!session.token) return signInPage(target);
   const route = location.hash.replace(/^#\/?/, "").split("?")[0];
-  for (const [pattern, page] of ROUTES) {
-    const match = route.match(pattern);
-    if (match) {
-      await page(target, ...match.slice(1));
-      target.querySelector("h1")?.focus();
-      return;
-    }
+  const found = ROUTES.map(([pattern, page]) => [route.match(pattern), page]).find(([m]) => m);
+  // A page is built off-screen and shown only if no other navigation started meanwhile, so a
+  // slow answer never replaces the page the user moved on to.
+  const view = h("div");
+  if (found) {
+    const [match, page] = found;
+    await page(view, ...match.slice(1));
+  } else {
+    mount(view, heading("Not found"), h("p", {}, h("a", { href: "#/" }, "Back to registries")));
   }
-  mount(target, heading("Not found"), h("p", {}, h("a", { href: "#/" }, "Back to registries")));
+  if (mine !== navigation) return;
+  mount(target, view);
+  target.querySelector("h1")?.focus();
 }
 
 addEventListener("hashchange", render);
