@@ -46,7 +46,9 @@ function usage(kind, resource) {
 }
 
 /** What a registry holds: its repositories, each with its tags on demand. */
-function artifacts(name) {
+function artifacts(name, packageType) {
+  // A Helm registry's repositories are charts, and their tags are chart versions.
+  const helm = packageType === "HELM";
   const list = h("ul", { class: "repositories" });
   const status = h("p", { class: "status" }, "Loading…");
   const tags = async (image, target, button) => {
@@ -71,7 +73,7 @@ function artifacts(name) {
                 ),
               ),
             )
-          : h("p", { class: "status" }, "No tags."),
+          : h("p", { class: "status" }, helm ? "No versions." : "No tags."),
       );
     } catch (e) {
       mount(target, h("p", { class: "form-error" }, e.message));
@@ -86,7 +88,7 @@ function artifacts(name) {
           const button = h(
             "button",
             { type: "button", class: "small", onclick: () => tags(repo.image, target, button) },
-            "Show tags",
+            helm ? "Show versions" : "Show tags",
           );
           return h("li", {}, h("code", {}, repo.image), " ", button, target);
         }),
@@ -95,7 +97,7 @@ function artifacts(name) {
     .catch((e) => {
       status.textContent = e.message;
     });
-  return h("section", {}, h("h2", {}, "Artifacts"), status, list);
+  return h("section", {}, h("h2", {}, helm ? "Charts" : "Images"), status, list);
 }
 
 /** A proxy's cache figures on this instance. */
@@ -208,7 +210,7 @@ export async function detailPage(main, kind, name) {
     ),
     usage(kind, resource),
     h("section", {}, h("h2", {}, "Settings"), settings),
-    kind === "registry" ? artifacts(name) : stats(name),
+    kind === "registry" ? artifacts(name, resource.package_type) : stats(name),
     historySection(collection, name),
   );
 }
