@@ -303,7 +303,7 @@ impl FsBlobStore {
             tokio::fs::File::open(&path).await?.sync_all().await?;
             tokio::fs::rename(&path, &target).await?;
             if let Some(parent) = target.parent() {
-                tokio::fs::File::open(parent).await?.sync_all().await?;
+                super::fs::sync_dir(parent).await?;
             }
         }
         self.discard(id).await?;

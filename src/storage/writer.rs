@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::fs::sync_dir;
 use super::{FsBlobStore, StorageError};
 use crate::domain::oci::Digest;
 
@@ -73,10 +74,11 @@ impl BlobWriter {
         file.sync_all().await?;
         drop(file);
         let target = self.store.blob_path(&self.expected);
-        if let Some(dir) = target.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
+        let dir = target.parent().expect("blob paths have a parent");
+        tokio::fs::create_dir_all(dir).await?;
         tokio::fs::rename(&self.temp, &target).await?;
+        // The fetched manifest or blob is recorded next; the rename must be durable first.
+        sync_dir(dir).await?;
         Ok(())
     }
 }
