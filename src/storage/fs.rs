@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::inventory::PUT_PREFIX;
 use super::uploads::Sessions;
 use super::{BlobReader, BlobStore, StorageError};
 use crate::domain::oci::{Digest, RepositoryName};
@@ -96,7 +97,7 @@ impl BlobStore for FsBlobStore {
         let temp = self
             .root
             .join("uploads")
-            .join(format!(".put-{}", uuid::Uuid::now_v7()));
+            .join(format!("{PUT_PREFIX}{}", uuid::Uuid::now_v7()));
         let mut file = tokio::fs::File::create(&temp).await?;
         tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
         file.sync_all().await?;

@@ -20,6 +20,9 @@ const CHUNK: usize = 256 * 1024;
 /// The most uploads one repository may have open at once.
 pub const MAX_OPEN_UPLOADS: usize = 64;
 
+/// How long an upload may stay untouched before it is taken for abandoned and swept.
+pub const ABANDONED_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// An upload untouched this long no longer counts against its repository's open uploads.
 const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::fs::sync_dir;
+use super::inventory::FETCH_PREFIX;
 use super::{FsBlobStore, StorageError};
 use crate::domain::oci::Digest;
 
@@ -28,7 +29,7 @@ impl FsBlobStore {
         let temp = self
             .root
             .join("uploads")
-            .join(format!(".fetch-{}", uuid::Uuid::now_v7()));
+            .join(format!("{FETCH_PREFIX}{}", uuid::Uuid::now_v7()));
         let file = tokio::fs::File::create(&temp).await?;
         Ok(BlobWriter {
             store: self.clone(),

@@ -1,4 +1,7 @@
-//! The command line: `berth serve`, `berth rebuild-projections`, each with `--help`.
+//! The command line: `berth serve`, `berth rebuild-projections`, `berth fsck`, each with
+//! `--help`.
+
+mod fsck;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +46,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replay the whole event log into fresh read models (in one transaction).
     RebuildProjections(StoreArgs),
+    /// Check that blobs, read models and the event log agree; with --repair, fix what can be
+    /// fixed safely.
+    #[command(long_about = fsck::ABOUT)]
+    Fsck(fsck::FsckArgs),
     /// Print a bearer token signed with this server's key.
     Token(TokenArgs),
     /// Print the OpenAPI document of the REST API (YAML).
@@ -106,7 +113,7 @@ pub struct TokenArgs {
     pub keys: KeyArgs,
 }
 
-fn parse_ttl(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let split = value
         .find(|c: char| !c.is_ascii_digit())
@@ -143,7 +150,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn database(&self) -> DatabaseConfig {
+    pub(crate) fn database(&self) -> DatabaseConfig {
         DatabaseConfig::from_parts(
             self.database_url.as_deref(),
             &self.data_dir,
@@ -213,7 +220,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
             ExitCode::FAILURE
@@ -221,8 +228,9 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Fsck(args) => return Ok(fsck::run(args).await),
         Command::Serve(args) => serve(args).await,
         Command::RebuildProjections(args) => rebuild_projections(args).await,
         Command::Token(args) => token(args),
@@ -231,6 +239,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -286,11 +295,9 @@ async fn rebuild_projections(args: StoreArgs) -> anyhow::Result<()> {
         database.describe()
     );
     let started = Instant::now();
-    let last_report = Mutex::new(Instant::now() - Duration::from_secs(1));
+    let throttle = Throttle::new();
     let progress = |done: u64, total: u64| {
-        let mut last = last_report.lock().expect("progress lock");
-        if done == total || last.elapsed() >= Duration::from_millis(500) {
-            *last = Instant::now();
+        if throttle.ready(done == total) {
             let percent = (done * 100).checked_div(total).unwrap_or(100);
             eprintln!("  replayed {done}/{total} events ({percent}%)");
         }
@@ -301,4 +308,24 @@ async fn rebuild_projections(args: StoreArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Lets progress lines through at most twice a second (and always the last one), so long
+/// work reports on stderr without flooding it.
+struct Throttle(Mutex<Instant>);
+
+impl Throttle {
+    fn new() -> Self {
+        Self(Mutex::new(Instant::now() - Duration::from_secs(1)))
+    }
+
+    /// Whether a line may be printed now; `last` lines always may.
+    fn ready(&self, last: bool) -> bool {
+        let mut at = self.0.lock().expect("progress lock");
+        if last || at.elapsed() >= Duration::from_millis(500) {
+            *at = Instant::now();
+            return true;
+        }
+        false
+    }
 }
