@@ -30,6 +30,7 @@ pub mod app;
 pub mod helm;
 pub mod oci;
 pub mod postgres;
+pub mod push;
 pub mod server;
 pub mod upstream;
 
