@@ -103,6 +103,7 @@ async fn sigkill_mid_flight_loses_no_acknowledged_write(store: Store) {
         assert_eq!((&sha256(&bytes), served.as_ref()), (digest, Some(digest)));
     }
     every_tag_resolves(&client).await;
+    every_left_upload_answers(&client, &store).await;
     resume(&client, interrupted.expect("an interrupted upload")).await;
 
     // Safe while the server runs: what a crash left is younger than the grace period.
@@ -237,6 +238,29 @@ async fn every_tag_resolves(client: &Pusher) {
                 .unwrap_or_else(|| panic!("{repository}:{tag} points at nothing"));
             assert_eq!(Some(sha256(&bytes)), digest);
         }
+    }
+}
+
+/// Every upload session the kills left answers where it stands (204, so it can be resumed) or
+/// that it is unknown (404, so the client starts again); none is a server error.
+async fn every_left_upload_answers(client: &Pusher, store: &Store) {
+    let uploads = store.dir.path().join("uploads");
+    for entry in std::fs::read_dir(uploads).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(repository) = std::fs::read_to_string(path.join("repository")) else {
+            continue;
+        };
+        let id = path.file_name().unwrap().to_str().unwrap();
+        let location = format!("/v2/{}/blobs/uploads/{id}", repository.trim());
+        let status = client
+            .send("GET", &location, &[], Vec::new())
+            .await
+            .unwrap();
+        assert!(
+            [204, 404].contains(&status.status().as_u16()),
+            "{location}: {}",
+            status.status()
+        );
     }
 }
 

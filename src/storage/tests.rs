@@ -106,6 +106,24 @@ async fn a_digest_mismatch_leaves_no_blob_and_no_upload() {
 }
 
 #[tokio::test]
+async fn an_upload_whose_data_a_crash_left_behind_is_unknown_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository = repo("team/app");
+    let id = FsBlobStore::new(dir.path())
+        .unwrap()
+        .start_upload(&repository)
+        .await
+        .unwrap();
+    // As a kill between the rename of a finished upload and the removal of its directory.
+    std::fs::remove_file(dir.path().join("uploads").join(id.to_string()).join("data")).unwrap();
+    let restarted = FsBlobStore::new(dir.path()).unwrap();
+    assert!(matches!(
+        restarted.upload_status(&repository, id).await,
+        Err(UploadError::Unknown)
+    ));
+}
+
+#[tokio::test]
 async fn an_upload_resumes_in_a_new_process_and_belongs_to_its_repository() {
     let dir = tempfile::tempdir().unwrap();
     let repository = repo("team/app");

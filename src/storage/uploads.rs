@@ -182,7 +182,14 @@ impl FsBlobStore {
         let Ok(repository) = RepositoryName::parse(repository.trim()) else {
             return Ok(None);
         };
-        let mut file = tokio::fs::File::open(dir.join("data")).await?;
+        let mut file = match tokio::fs::File::open(dir.join("data")).await {
+            Ok(file) => file,
+            // A crash after a finished upload's data was renamed into the blob store, before
+            // its directory went, leaves the directory without data: the upload is over, and
+            // the client must hear "unknown" (and start again), not a server error.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let mut hasher = Sha256::new();
         let mut offset = 0u64;
         let mut buffer = vec![0u8; CHUNK];
