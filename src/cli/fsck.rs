@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{StoreArgs, Throttle, parse_ttl};
+use super::rebuild::Throttle;
+use super::{StoreArgs, parse_ttl};
 use crate::event_store::Backend;
 use crate::fsck::{self, Options};
 use crate::projections;

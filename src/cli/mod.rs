@@ -2,12 +2,12 @@
 //! `--help`.
 
 mod fsck;
+mod rebuild;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -15,8 +15,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{AuthConfig, Authenticator, Scopes};
 use crate::config::{DOCKER_HUB_URL, DatabaseConfig, Secret, ServeConfig};
 use crate::domain::ResourceName;
-use crate::event_store::Backend;
-use crate::projections;
 use crate::startup::{Application, shutdown_signal};
 use crate::telemetry::{self, LogFormat};
 
@@ -232,7 +230,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Fsck(args) => return Ok(fsck::run(args).await),
         Command::Serve(args) => serve(args).await,
-        Command::RebuildProjections(args) => rebuild_projections(args).await,
+        Command::RebuildProjections(args) => rebuild::run(args).await,
         Command::Token(args) => token(args),
         Command::Openapi => {
             print!("{}", crate::api::spec_yaml());
@@ -283,49 +281,4 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     }
     println!("{}", authenticator.mint(&args.sub, &scopes, args.ttl));
     Ok(())
-}
-
-async fn rebuild_projections(args: StoreArgs) -> anyhow::Result<()> {
-    let database = args.database();
-    let backend = Backend::open(&database, projections::all())
-        .await
-        .with_context(|| format!("opening {}", database.describe()))?;
-    eprintln!(
-        "rebuilding projections from the event log in {}",
-        database.describe()
-    );
-    let started = Instant::now();
-    let throttle = Throttle::new();
-    let progress = |done: u64, total: u64| {
-        if throttle.ready(done == total) {
-            let percent = (done * 100).checked_div(total).unwrap_or(100);
-            eprintln!("  replayed {done}/{total} events ({percent}%)");
-        }
-    };
-    let replayed = backend.store().rebuild_projections(&progress).await?;
-    eprintln!(
-        "rebuilt every projection from {replayed} events in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// Lets progress lines through at most twice a second (and always the last one), so long
-/// work reports on stderr without flooding it.
-struct Throttle(Mutex<Instant>);
-
-impl Throttle {
-    fn new() -> Self {
-        Self(Mutex::new(Instant::now() - Duration::from_secs(1)))
-    }
-
-    /// Whether a line may be printed now; `last` lines always may.
-    fn ready(&self, last: bool) -> bool {
-        let mut at = self.0.lock().expect("progress lock");
-        if last || at.elapsed() >= Duration::from_millis(500) {
-            *at = Instant::now();
-            return true;
-        }
-        false
-    }
 }
