@@ -42,7 +42,7 @@ pub(super) async fn check(run: &mut Run<'_>) -> Result<HashSet<Digest>, FsckErro
                 }
             }
             BlobFile::Blob { digest, path, size } => {
-                let progress = |n: u64| (run.progress)("hashing blobs", hashed + n, total);
+                let progress = |n: u64| (run.progress)("hashing blobs (bytes)", hashed + n, total);
                 let Some(actual) = hash_file(&path, progress).await? else {
                     continue; // Gone since it was listed.
                 };

@@ -1,6 +1,6 @@
 //! The read models against the event log: the log is folded with the aggregates' own
 //! `evolve` into what every read model should hold (stream summaries, registries, upstream
-//! proxies, repository manifests and tags) and compared table by table. On repair every read
+//! proxies, repository manifests, tags and Helm charts) and compared table by table. On repair every read
 //! model is rebuilt from the log, and the comparison runs again to confirm it.
 //!
 //! Projections are written in the append transaction, so a difference means a bug or a hand
@@ -180,10 +180,14 @@ async fn compare(
         tables.push((name, diff(&wanted, &actual.into_iter().collect())));
     }
     let mut manifests = BTreeMap::new();
+    let mut charts = BTreeMap::new();
     let mut tags = BTreeMap::new();
     for (repository, state) in &expected.repositories {
-        for digest in state.manifests.keys() {
+        for (digest, record) in &state.manifests {
             manifests.insert(format!("{repository}@{digest}"), ());
+            if record.chart.is_some() {
+                charts.insert(format!("{repository}@{digest}"), ());
+            }
         }
         for (tag, digest) in &state.tags {
             tags.insert(format!("{repository}:{tag}"), digest.to_string());
@@ -201,6 +205,12 @@ async fn compare(
         .map(|t| (format!("{}:{}", t.repository, t.tag), t.digest))
         .collect();
     tables.push(("repository_tags", diff(&tags, &actual_tags)));
+    let actual_charts = inventory::charts(backend)
+        .await?
+        .into_iter()
+        .map(|c| (c, ()))
+        .collect();
+    tables.push(("helm_charts", diff(&charts, &actual_charts)));
     tables.retain(|(_, rows)| !rows.is_empty());
     Ok(tables)
 }

@@ -66,6 +66,19 @@ pub async fn tags(backend: &Backend) -> Result<Vec<TagEntry>, StoreError> {
         .collect()
 }
 
+/// Every chart version `helm_charts` holds, as `repository@digest` of its manifest.
+pub async fn charts(backend: &Backend) -> Result<Vec<String>, StoreError> {
+    let sql = "SELECT repository, digest FROM helm_charts ORDER BY repository, digest";
+    sql::query(backend, sql, Vec::new())
+        .await?
+        .iter()
+        .map(|row| {
+            let repository = text(row, 0, "helm_charts")?;
+            Ok(format!("{repository}@{}", text(row, 1, "helm_charts")?))
+        })
+        .collect()
+}
+
 /// The name and version of every live resource that `table` holds.
 pub async fn resource_versions(
     backend: &Backend,
