@@ -173,11 +173,7 @@ async fn compare(
         (ResourceTable::UpstreamProxies, live_of(&expected.proxies)),
     ] {
         let actual = inventory::resource_versions(backend, table).await?;
-        let name = match table {
-            ResourceTable::Registries => "registries",
-            ResourceTable::UpstreamProxies => "upstream_proxies",
-        };
-        tables.push((name, diff(&wanted, &actual.into_iter().collect())));
+        tables.push((table.name(), diff(&wanted, &actual.into_iter().collect())));
     }
     let mut manifests = BTreeMap::new();
     let mut charts = BTreeMap::new();

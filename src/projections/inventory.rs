@@ -26,57 +26,60 @@ pub struct TagEntry {
     pub digest: String,
 }
 
-fn text(row: &[sql::Value], i: usize, table: &str) -> Result<String, StoreError> {
-    row[i]
-        .text()
-        .map(str::to_owned)
-        .ok_or_else(|| StoreError::Corrupt(format!("{table}: a NULL where text belongs")))
+/// Every row of a query over `table`, each read as text columns.
+async fn rows<T>(
+    backend: &Backend,
+    table: &str,
+    sql: &str,
+    read: impl Fn(&mut dyn FnMut(usize) -> Result<String, StoreError>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    sql::query(backend, sql, Vec::new())
+        .await?
+        .iter()
+        .map(|row| {
+            read(&mut |i| {
+                row[i].text().map(str::to_owned).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{table}: a NULL where text belongs"))
+                })
+            })
+        })
+        .collect()
 }
 
 /// Every manifest of every repository.
 pub async fn manifests(backend: &Backend) -> Result<Vec<ManifestEntry>, StoreError> {
     let sql = "SELECT repository, digest, media_type FROM repository_manifests \
                ORDER BY repository, digest";
-    sql::query(backend, sql, Vec::new())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(ManifestEntry {
-                repository: text(row, 0, "repository_manifests")?,
-                digest: text(row, 1, "repository_manifests")?,
-                media_type: text(row, 2, "repository_manifests")?,
-            })
+    rows(backend, "repository_manifests", sql, |text| {
+        Ok(ManifestEntry {
+            repository: text(0)?,
+            digest: text(1)?,
+            media_type: text(2)?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// Every tag of every repository.
 pub async fn tags(backend: &Backend) -> Result<Vec<TagEntry>, StoreError> {
     let sql = "SELECT repository, tag, digest FROM repository_tags ORDER BY repository, tag";
-    sql::query(backend, sql, Vec::new())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(TagEntry {
-                repository: text(row, 0, "repository_tags")?,
-                tag: text(row, 1, "repository_tags")?,
-                digest: text(row, 2, "repository_tags")?,
-            })
+    rows(backend, "repository_tags", sql, |text| {
+        Ok(TagEntry {
+            repository: text(0)?,
+            tag: text(1)?,
+            digest: text(2)?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// Every chart version `helm_charts` holds, as `repository@digest` of its manifest.
 pub async fn charts(backend: &Backend) -> Result<Vec<String>, StoreError> {
     let sql = "SELECT repository, digest FROM helm_charts ORDER BY repository, digest";
-    sql::query(backend, sql, Vec::new())
-        .await?
-        .iter()
-        .map(|row| {
-            let repository = text(row, 0, "helm_charts")?;
-            Ok(format!("{repository}@{}", text(row, 1, "helm_charts")?))
-        })
-        .collect()
+    rows(backend, "helm_charts", sql, |text| {
+        Ok(format!("{}@{}", text(0)?, text(1)?))
+    })
+    .await
 }
 
 /// The name and version of every live resource that `table` holds.
@@ -84,22 +87,16 @@ pub async fn resource_versions(
     backend: &Backend,
     table: ResourceTable,
 ) -> Result<Vec<(String, u64)>, StoreError> {
-    let sql = match table {
-        ResourceTable::Registries => "SELECT name, version FROM registries ORDER BY name",
-        ResourceTable::UpstreamProxies => {
-            "SELECT name, version FROM upstream_proxies ORDER BY name"
-        }
-    };
-    sql::query(backend, sql, Vec::new())
-        .await?
-        .iter()
-        .map(|row| {
-            let version = row[1]
-                .int()
-                .ok_or_else(|| StoreError::Corrupt("resources: bad version".into()))?;
-            Ok((text(row, 0, "resources")?, version as u64))
-        })
-        .collect()
+    let name = table.name();
+    // The version comes as text, so that one reader serves every table here.
+    let sql = format!("SELECT name, CAST(version AS TEXT) FROM {name} ORDER BY name");
+    rows(backend, name, &sql, |text| {
+        let version = text(1)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{name}: bad version")))?;
+        Ok((text(0)?, version))
+    })
+    .await
 }
 
 /// The read models of resources.
@@ -109,4 +106,14 @@ pub enum ResourceTable {
     Registries,
     /// `upstream_proxies`.
     UpstreamProxies,
+}
+
+impl ResourceTable {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Registries => "registries",
+            Self::UpstreamProxies => "upstream_proxies",
+        }
+    }
 }
