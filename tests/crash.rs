@@ -42,7 +42,10 @@ async fn sigkill_mid_flight_loses_no_acknowledged_write_on_postgres() {
 async fn sigkill_mid_flight_loses_no_acknowledged_write(store: Store) {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let (mut server, client) = store.serve().await;
-    client.create_registry("crash").await.expect("registry");
+    client
+        .create_registry("crash", "DOCKER")
+        .await
+        .expect("registry");
     server.terminate();
     let mut interrupted = None;
     for round in 0..ROUNDS {
@@ -178,7 +181,7 @@ async fn create_registries(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let name = format!("cp-{round}-{n}");
-        match client.create_registry(&name).await {
+        match client.create_registry(&name, "DOCKER").await {
             Some(()) => acked.lock().unwrap().registries.push(name),
             None => tokio::time::sleep(Duration::from_millis(20)).await,
         }

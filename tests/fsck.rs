@@ -62,15 +62,24 @@ async fn backend(store: &Store) -> Backend {
 
 async fn fsck_finds_and_repairs_damage(store: Store) {
     let (mut server, client) = store.serve().await;
-    client.create_registry("team").await.unwrap();
-    let (kept, _) = client.push_image("team/app", "kept", 50_000).await.unwrap();
+    client.create_registry("team", "DOCKER").await.unwrap();
+    let (kept, kept_bytes) = client.push_image("team/app", "kept", 50_000).await.unwrap();
     let (lost, _) = client.push_image("team/app", "lost", 50_000).await.unwrap();
+    let children = [(kept.as_str(), kept_bytes.len())];
+    client
+        .push_index("team/app", "multi", &children)
+        .await
+        .unwrap();
+    client.create_registry("charts", "HELM").await.unwrap();
+    let chart = support::helm::chart("web", "1.0.0", "");
+    client.upload_chart("charts", chart).await.unwrap();
     let layer = bytes_for("team/app:kept", 50_000);
     let layer_digest = sha256(&layer);
     assert!(server.terminate());
 
     let (code, report) = fsck(store.data_dir(), store.url(), &["--grace", "0s"]);
     assert_eq!(code, 0, "a fresh store is clean: {report:#}");
+    assert_eq!(report["summary"]["manifests"], 4, "{report:#}");
 
     std::fs::write(blob_path(&store, &layer_digest), b"bit rot").unwrap();
     std::fs::remove_file(blob_path(&store, &lost)).unwrap();

@@ -141,9 +141,9 @@ impl Pusher {
         Some((response.status().as_u16(), location))
     }
 
-    /// Creates a Docker registry; `Some` once it was acknowledged.
-    pub async fn create_registry(&self, name: &str) -> Option<()> {
-        let body = json!({"name": name, "package_type": "DOCKER"}).to_string();
+    /// Creates a registry of `package_type` (`DOCKER` or `HELM`); `Some` once acknowledged.
+    pub async fn create_registry(&self, name: &str, package_type: &str) -> Option<()> {
+        let body = json!({"name": name, "package_type": package_type}).to_string();
         let headers = [("Content-Type", "application/json")];
         let (status, _) = self
             .status("POST", "/api/v1/registries", &headers, body.into_bytes())
@@ -212,6 +212,39 @@ impl Pusher {
             .status("PUT", &path, &headers, manifest.clone())
             .await?;
         (status == 201).then(|| (sha256(&manifest), manifest))
+    }
+
+    /// Pushes an OCI index of `children` (digest and size of image manifests) as `tag`; its
+    /// digest once acknowledged.
+    pub async fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        children: &[(&str, usize)],
+    ) -> Option<String> {
+        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        let manifests: Vec<Value> = children
+            .iter()
+            .map(
+                |(digest, size)| json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size}),
+            )
+            .collect();
+        let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
+        let bytes = index.to_string().into_bytes();
+        let path = format!("/v2/{repository}/manifests/{tag}");
+        let (status, _) = self
+            .status("PUT", &path, &[("Content-Type", INDEX)], bytes.clone())
+            .await?;
+        (status == 201).then(|| sha256(&bytes))
+    }
+
+    /// Uploads a chart archive to a Helm registry, as `helm cm-push` does; `Some` once
+    /// acknowledged.
+    pub async fn upload_chart(&self, registry: &str, archive: Vec<u8>) -> Option<()> {
+        let path = format!("/helm/{registry}/api/charts");
+        let headers = [("Content-Type", "application/gzip")];
+        let (status, _) = self.status("POST", &path, &headers, archive).await?;
+        (status == 201).then_some(())
     }
 
     /// The body of a GET and its `Docker-Content-Digest`, when it answers 200.
