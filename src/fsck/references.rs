@@ -3,8 +3,8 @@
 //! layers, so chart archives and provenance too) is stored and linked in its repository, as
 //! is every child an index names. A manifest whose bytes are gone is deleted on repair, with
 //! the tags pointing at it, through the repository aggregate: the log records who did it.
-//! Manifests cached from upstream proxies fetch their blobs on demand, so only their own
-//! bytes are checked.
+//! References are checked in the repositories of live registries only: a proxy's cache
+//! repository fetches its blobs on demand, and a deleted registry serves nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -61,15 +61,15 @@ pub(super) async fn check(run: &mut Run<'_>, present: &HashSet<Digest>) -> Resul
             held.remove(&key);
         }
     }
-    let proxies: HashSet<String> =
-        inventory::resource_versions(run.backend, ResourceTable::UpstreamProxies)
+    let registries: HashSet<String> =
+        inventory::resource_versions(run.backend, ResourceTable::Registries)
             .await?
             .into_iter()
             .map(|(name, _)| name)
             .collect();
     for (entry, digest) in intact {
         let registry = entry.repository.split('/').next().unwrap_or_default();
-        if !proxies.contains(registry) {
+        if registries.contains(registry) {
             check_references(run, present, &held, &entry, &digest).await?;
         }
     }
