@@ -14,6 +14,7 @@
 //! - [`secrets`]: sealing upstream passwords at rest.
 //! - [`event_store`]: the append-only log on PostgreSQL or SQLite, with inline projections.
 //! - [`projections`]: read models derived from the log.
+//! - [`fsck`]: consistency checks of storage, read models and the log (`berth fsck`).
 //! - [`telemetry`]: structured logs.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod event_store;
+pub mod fsck;
 pub mod health;
 pub mod idle;
 pub mod projections;

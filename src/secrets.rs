@@ -53,6 +53,14 @@ impl fmt::Debug for SecretBox {
 }
 
 impl SecretBox {
+    /// A box with a fresh key that is never stored, for tools that record events but never
+    /// seal or open a secret (`berth fsck --repair`).
+    pub fn ephemeral() -> Self {
+        Self {
+            cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
+        }
+    }
+
     /// A box from a base64 key.
     pub fn from_base64(key: &str) -> Result<Self, SecretError> {
         let bytes = STANDARD

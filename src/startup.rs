@@ -20,7 +20,7 @@ use crate::idle::IdleAcceptor;
 use crate::proxy::PullThrough;
 use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
-use crate::storage::FsBlobStore;
+use crate::storage::{ABANDONED_UPLOAD_AGE, FsBlobStore};
 use crate::{api, console, health, projections};
 
 /// A built, bound, not yet running server.
@@ -117,8 +117,6 @@ impl Application {
     }
 }
 
-/// How long an upload may stay untouched before it is taken for abandoned.
-const ABANDONED_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How often abandoned uploads and leftover temporary files are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 

@@ -207,6 +207,10 @@ async fn skopeo_pulls_images_and_indexes_through_a_custom_upstream_once(app: Tes
     let items = events.body["items"].as_array().unwrap();
     assert!(!items.is_empty(), "{}", events.text);
     assert!(items.iter().all(|e| e["actor"] == "proxy:mirror"));
+
+    // A cache holds manifests whose blobs are fetched on demand; fsck knows it.
+    let (code, report) = app.fsck(&[]);
+    assert_eq!(code, 0, "{report:#}");
 }
 
 async fn a_cached_pull_survives_the_upstream_going_down_and_a_cold_one_fails_fast(app: TestApp) {

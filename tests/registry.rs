@@ -217,6 +217,10 @@ async fn skopeo_copies_a_multi_arch_index_whole(app: TestApp) {
         head.headers()["docker-content-digest"].to_str().unwrap(),
         index.digest
     );
+    // The index, its children and their blobs are whole: fsck finds nothing.
+    let (code, report) = app.fsck(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["manifests"], 3, "{report:#}");
 }
 
 fn basic(user: &str, password: &str) -> String {

@@ -5,6 +5,7 @@
 //! types; nothing here decides business rules.
 
 pub mod charts;
+pub mod inventory;
 pub mod repositories;
 pub mod resource_queries;
 pub mod resources;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::inventory::PUT_PREFIX;
 use super::uploads::Sessions;
 use super::{BlobReader, BlobStore, StorageError};
 use crate::domain::oci::{Digest, RepositoryName};
@@ -96,11 +97,13 @@ impl BlobStore for FsBlobStore {
         let temp = self
             .root
             .join("uploads")
-            .join(format!(".put-{}", uuid::Uuid::now_v7()));
+            .join(format!("{PUT_PREFIX}{}", uuid::Uuid::now_v7()));
         let mut file = tokio::fs::File::create(&temp).await?;
         tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
         file.sync_all().await?;
         tokio::fs::rename(&temp, &target).await?;
+        // The push is recorded as an event next; the rename must be durable before it is.
+        sync_dir(dir).await?;
         Ok(())
     }
 
@@ -122,10 +125,11 @@ impl BlobStore for FsBlobStore {
 
     async fn link(&self, repository: &RepositoryName, digest: &Digest) -> Result<(), StorageError> {
         let path = self.link_path(repository, digest);
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        tokio::fs::write(path, b"").await?;
+        let dir = path.parent().expect("link paths have a parent");
+        tokio::fs::create_dir_all(dir).await?;
+        tokio::fs::write(&path, b"").await?;
+        // A manifest push trusts the link next; it must outlive a power cut as the push does.
+        sync_dir(dir).await?;
         Ok(())
     }
 
@@ -156,6 +160,11 @@ impl BlobStore for FsBlobStore {
             .map_err(std::io::Error::other)??;
         Ok(found)
     }
+}
+
+/// Makes the entries of `dir` (a rename or a new file in it) durable.
+pub(super) async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 /// Looks for `_blobs/<hex>` anywhere below `dir`.

@@ -8,12 +8,14 @@
 //! uploads/<upload id>/data                  the bytes of an upload so far
 //! uploads/<upload id>/repository            the repository the upload pushes to
 //! repositories/<registry>/<path>/_blobs/<abcdef…>   empty: the repository links that blob
+//! quarantine/<abcdef…>.<unix time>          a blob `berth fsck --repair` found corrupt
 //! ```
 //! A blob becomes visible only by an atomic rename after its bytes hash to its digest, so a
 //! half-finished or corrupt upload is never served. Links make one stored copy appear in many
 //! repositories. This module may depend on the domain's value types and on nothing above it.
 
 mod fs;
+mod inventory;
 mod uploads;
 mod writer;
 
@@ -21,7 +23,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 pub use fs::FsBlobStore;
-pub use uploads::{UploadError, UploadId, UploadStatus};
+pub use inventory::{BlobFile, Link, UploadEntry};
+pub use uploads::{ABANDONED_UPLOAD_AGE, UploadError, UploadId, UploadStatus};
 pub use writer::BlobWriter;
 
 use crate::domain::oci::{Digest, RepositoryName};

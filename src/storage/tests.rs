@@ -1,9 +1,10 @@
-//! The filesystem store's behaviour: verified uploads, resumption, links and ranges.
+//! The filesystem store's behaviour: verified uploads, resumption, links, ranges, and the
+//! inventory fsck walks.
 
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 
-use super::{BlobStore, FsBlobStore, UploadError};
+use super::{BlobFile, BlobStore, FsBlobStore, UploadEntry, UploadError};
 use crate::domain::oci::{Digest, RepositoryName};
 
 fn repo(name: &str) -> RepositoryName {
@@ -103,6 +104,24 @@ async fn a_digest_mismatch_leaves_no_blob_and_no_upload() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn an_upload_whose_data_a_crash_left_behind_is_unknown_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository = repo("team/app");
+    let id = FsBlobStore::new(dir.path())
+        .unwrap()
+        .start_upload(&repository)
+        .await
+        .unwrap();
+    // As a kill between the rename of a finished upload and the removal of its directory.
+    std::fs::remove_file(dir.path().join("uploads").join(id.to_string()).join("data")).unwrap();
+    let restarted = FsBlobStore::new(dir.path()).unwrap();
+    assert!(matches!(
+        restarted.upload_status(&repository, id).await,
+        Err(UploadError::Unknown)
+    ));
 }
 
 #[tokio::test]
@@ -207,4 +226,48 @@ async fn a_sweep_removes_abandoned_uploads_and_temporary_files_and_keeps_fresh_o
         0
     );
     assert_eq!(store.sweep(day).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn files_are_told_apart_by_where_they_lie_and_what_they_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::new(dir.path()).unwrap();
+    let hex = "ab".repeat(32);
+    let blobs = dir.path().join("blobs/sha256");
+    std::fs::create_dir_all(blobs.join("ab")).unwrap();
+    std::fs::create_dir_all(blobs.join("cd")).unwrap();
+    std::fs::write(blobs.join("ab").join(&hex), b"x").unwrap();
+    // The right name under the wrong prefix is not where a blob belongs.
+    std::fs::write(blobs.join("cd").join(&hex), b"x").unwrap();
+    let files = store.blob_files().await.unwrap();
+    assert!(matches!(&files[0], BlobFile::Blob { size: 1, .. }));
+    assert!(matches!(&files[1], BlobFile::Stray { .. }));
+
+    let id = store.start_upload(&repo("team/app")).await.unwrap();
+    let dead = dir.path().join(format!("uploads/{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dir.path().join("uploads/.put-1"), b"").unwrap();
+    std::fs::write(dir.path().join("uploads/notes.txt"), b"").unwrap();
+    let entries = store.upload_entries().await.unwrap();
+    let intact = dir.path().join(format!("uploads/{id}"));
+    assert!(entries.iter().any(|e| matches!(e,
+        UploadEntry::Session { path, repository: Some(_), received: Some(0), .. } if *path == intact)));
+    assert!(entries.iter().any(|e| matches!(e,
+        UploadEntry::Session { path, repository: None, received: None, .. } if *path == dead)));
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, UploadEntry::Temp { .. }))
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, UploadEntry::Stray { .. }))
+    );
+    assert!(
+        store
+            .remove_leftover(std::path::Path::new("/etc/hostname"))
+            .await
+            .is_err()
+    );
 }

@@ -20,6 +20,9 @@ const CHUNK: usize = 256 * 1024;
 /// The most uploads one repository may have open at once.
 pub const MAX_OPEN_UPLOADS: usize = 64;
 
+/// How long an upload may stay untouched before it is taken for abandoned and swept.
+pub const ABANDONED_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// An upload untouched this long no longer counts against its repository's open uploads.
 const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -179,7 +182,14 @@ impl FsBlobStore {
         let Ok(repository) = RepositoryName::parse(repository.trim()) else {
             return Ok(None);
         };
-        let mut file = tokio::fs::File::open(dir.join("data")).await?;
+        let mut file = match tokio::fs::File::open(dir.join("data")).await {
+            Ok(file) => file,
+            // A crash after a finished upload's data was renamed into the blob store, before
+            // its directory went, leaves the directory without data: the upload is over, and
+            // the client must hear "unknown" (and start again), not a server error.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let mut hasher = Sha256::new();
         let mut offset = 0u64;
         let mut buffer = vec![0u8; CHUNK];
@@ -303,7 +313,7 @@ impl FsBlobStore {
             tokio::fs::File::open(&path).await?.sync_all().await?;
             tokio::fs::rename(&path, &target).await?;
             if let Some(parent) = target.parent() {
-                tokio::fs::File::open(parent).await?.sync_all().await?;
+                super::fs::sync_dir(parent).await?;
             }
         }
         self.discard(id).await?;

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::fs::sync_dir;
+use super::inventory::FETCH_PREFIX;
 use super::{FsBlobStore, StorageError};
 use crate::domain::oci::Digest;
 
@@ -27,7 +29,7 @@ impl FsBlobStore {
         let temp = self
             .root
             .join("uploads")
-            .join(format!(".fetch-{}", uuid::Uuid::now_v7()));
+            .join(format!("{FETCH_PREFIX}{}", uuid::Uuid::now_v7()));
         let file = tokio::fs::File::create(&temp).await?;
         Ok(BlobWriter {
             store: self.clone(),
@@ -73,10 +75,11 @@ impl BlobWriter {
         file.sync_all().await?;
         drop(file);
         let target = self.store.blob_path(&self.expected);
-        if let Some(dir) = target.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
+        let dir = target.parent().expect("blob paths have a parent");
+        tokio::fs::create_dir_all(dir).await?;
         tokio::fs::rename(&self.temp, &target).await?;
+        // The fetched manifest or blob is recorded next; the rename must be durable first.
+        sync_dir(dir).await?;
         Ok(())
     }
 }

@@ -224,6 +224,17 @@ impl TestApp {
         panic!("server never became ready");
     }
 
+    /// Runs `berth fsck` (the read-only check, beside this running server) with these extra
+    /// arguments; its exit code and JSON report.
+    pub fn fsck(&self, args: &[&str]) -> (i32, Value) {
+        let url = match &self.database {
+            DatabaseConfig::Postgres { url, .. } => Some(url.expose().clone()),
+            DatabaseConfig::Sqlite { .. } => None,
+        };
+        let data_dir = self.data_dir.path().to_str().expect("a UTF-8 temp dir");
+        super::server::fsck(data_dir, url.as_deref(), args)
+    }
+
     /// An absolute URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)

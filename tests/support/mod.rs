@@ -31,6 +31,7 @@ pub mod cluster;
 pub mod helm;
 pub mod oci;
 pub mod postgres;
+pub mod push;
 pub mod server;
 pub mod upstream;
 

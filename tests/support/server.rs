@@ -118,6 +118,38 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Kills the process with SIGKILL, as a crash or an OOM kill would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `berth fsck` with these arguments (and `DATABASE_URL` when given) and returns its exit
+/// code and its JSON report (null when it printed none), failing with its stderr when it could
+/// not run.
+pub fn fsck(data_dir: &str, database_url: Option<&str>, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(["fsck", "--data-dir", data_dir, "--format", "json"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("BERTH_LOG", "warn");
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let output = command.output().expect("berth fsck");
+    let code = output.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "berth fsck failed ({code}): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (code, report)
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,10 +1,13 @@
-//! The command line: `berth serve`, `berth rebuild-projections`, each with `--help`.
+//! The command line: `berth serve`, `berth rebuild-projections`, `berth fsck`, each with
+//! `--help`.
+
+mod fsck;
+mod rebuild;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -12,8 +15,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{AuthConfig, Authenticator, Scopes};
 use crate::config::{DOCKER_HUB_URL, DatabaseConfig, Secret, ServeConfig};
 use crate::domain::ResourceName;
-use crate::event_store::Backend;
-use crate::projections;
 use crate::startup::{Application, shutdown_signal};
 use crate::telemetry::{self, LogFormat};
 
@@ -43,6 +44,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Replay the whole event log into fresh read models (in one transaction).
     RebuildProjections(StoreArgs),
+    /// Check that blobs, read models and the event log agree; with --repair, fix what can be
+    /// fixed safely.
+    #[command(long_about = fsck::ABOUT)]
+    Fsck(fsck::FsckArgs),
     /// Print a bearer token signed with this server's key.
     Token(TokenArgs),
     /// Print the OpenAPI document of the REST API (YAML).
@@ -106,7 +111,7 @@ pub struct TokenArgs {
     pub keys: KeyArgs,
 }
 
-fn parse_ttl(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let split = value
         .find(|c: char| !c.is_ascii_digit())
@@ -143,7 +148,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn database(&self) -> DatabaseConfig {
+    pub(crate) fn database(&self) -> DatabaseConfig {
         DatabaseConfig::from_parts(
             self.database_url.as_deref(),
             &self.data_dir,
@@ -213,7 +218,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
             ExitCode::FAILURE
@@ -221,16 +226,18 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Fsck(args) => return Ok(fsck::run(args).await),
         Command::Serve(args) => serve(args).await,
-        Command::RebuildProjections(args) => rebuild_projections(args).await,
+        Command::RebuildProjections(args) => rebuild::run(args).await,
         Command::Token(args) => token(args),
         Command::Openapi => {
             print!("{}", crate::api::spec_yaml());
             Ok(())
         }
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -273,32 +280,5 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         );
     }
     println!("{}", authenticator.mint(&args.sub, &scopes, args.ttl));
-    Ok(())
-}
-
-async fn rebuild_projections(args: StoreArgs) -> anyhow::Result<()> {
-    let database = args.database();
-    let backend = Backend::open(&database, projections::all())
-        .await
-        .with_context(|| format!("opening {}", database.describe()))?;
-    eprintln!(
-        "rebuilding projections from the event log in {}",
-        database.describe()
-    );
-    let started = Instant::now();
-    let last_report = Mutex::new(Instant::now() - Duration::from_secs(1));
-    let progress = |done: u64, total: u64| {
-        let mut last = last_report.lock().expect("progress lock");
-        if done == total || last.elapsed() >= Duration::from_millis(500) {
-            *last = Instant::now();
-            let percent = (done * 100).checked_div(total).unwrap_or(100);
-            eprintln!("  replayed {done}/{total} events ({percent}%)");
-        }
-    };
-    let replayed = backend.store().rebuild_projections(&progress).await?;
-    eprintln!(
-        "rebuilt every projection from {replayed} events in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
