@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run build test lint fmt bench deps openapi sdk
+.PHONY: help run build test lint fmt bench soak deps openapi sdk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ fmt: ## Format the code
 bench: deps ## Run the benchmarks (release build) and print their figures
 	@scripts/test-deps.sh --bench
 	scripts/with-postgres.sh $(CARGO) bench
+
+soak: deps ## Only the 5-minute soak (SOAK_SECONDS to change it): memory, descriptors, leftovers
+	scripts/with-postgres.sh $(CARGO) bench --bench soak
