@@ -11,7 +11,8 @@ pub mod helm;
 mod manifests;
 mod path;
 pub mod push;
-mod token;
+pub mod ranges;
+pub mod token;
 
 use std::sync::Arc;
 
