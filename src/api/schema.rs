@@ -10,7 +10,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use serde_json::Value;
 
 use crate::domain::name::MAX_NAME_LEN;
@@ -80,10 +82,12 @@ impl<R: TextRule + Send + Sync> Type for Text<R> {
 }
 
 impl<R: TextRule + Send + Sync> ParseFromJSON for Text<R> {
+    /// Only a JSON string: a number or boolean is not turned into text, as the spec says.
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        String::parse_from_json(value)
-            .map(|text| Self(text, PhantomData))
-            .map_err(|e| e.propagate())
+        match value.unwrap_or_default() {
+            Value::String(text) => Ok(Self(text, PhantomData)),
+            other => Err(ParseError::expected_type(other)),
+        }
     }
 }
 
@@ -274,5 +278,15 @@ mod tests {
         ] {
             assert!(!pattern.is_match(url), "{url}");
         }
+    }
+
+    #[test]
+    fn text_is_read_only_from_json_strings() {
+        assert_eq!(
+            Label::parse_from_json(Some(Value::String("prod".into()))).ok(),
+            Some(Label::from("prod"))
+        );
+        assert!(Label::parse_from_json(Some(Value::Bool(true))).is_err());
+        assert!(Description::parse_from_json(Some(serde_json::json!(1.5))).is_err());
     }
 }

@@ -86,6 +86,7 @@ pub struct CreateRegistryRequest {
 #[oai(example)]
 pub struct UpdateRegistryRequest {
     /// New description, or null to clear it.
+    #[oai(nullable)]
     pub description: MaybeUndefined<Description>,
     /// New labels (replaces the list).
     #[oai(nullable)]

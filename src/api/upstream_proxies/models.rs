@@ -192,6 +192,7 @@ pub struct UpdateUpstreamProxyRequest {
     #[oai(nullable)]
     pub auth: Option<AuthRequest>,
     /// New description, or null to clear it.
+    #[oai(nullable)]
     pub description: MaybeUndefined<Description>,
     /// New labels (replaces the list).
     #[oai(nullable)]

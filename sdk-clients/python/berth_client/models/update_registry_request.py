@@ -74,6 +74,11 @@ class UpdateRegistryRequest(BaseModel):
             exclude=excluded_fields,
             exclude_none=True,
         )
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
         # set to None if labels (nullable) is None
         # and model_fields_set contains the field
         if self.labels is None and "labels" in self.model_fields_set:

@@ -109,6 +109,11 @@ class UpdateUpstreamProxyRequest(BaseModel):
         if self.auth is None and "auth" in self.model_fields_set:
             _dict['auth'] = None
 
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
         # set to None if labels (nullable) is None
         # and model_fields_set contains the field
         if self.labels is None and "labels" in self.model_fields_set:

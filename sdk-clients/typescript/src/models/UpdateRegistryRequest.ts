@@ -22,7 +22,7 @@ export interface UpdateRegistryRequest {
     /**
      * New description, or null to clear it.
      */
-    description?: string;
+    description?: string | null;
     /**
      * New labels (replaces the list).
      */
@@ -58,7 +58,7 @@ export function UpdateRegistryRequestFromJSONTyped(json: any, ignoreDiscriminato
     }
     return {
         
-        'description': json['description'] == null ? undefined : json['description'],
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
         'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
         'upstreams': json['upstreams'] === undefined ? undefined : json['upstreams'] === null ? null : json['upstreams'],
         '_public': json['public'] === undefined ? undefined : json['public'] === null ? null : json['public'],

@@ -56,7 +56,7 @@ export interface UpdateUpstreamProxyRequest {
     /**
      * New description, or null to clear it.
      */
-    description?: string;
+    description?: string | null;
     /**
      * New labels (replaces the list).
      */
@@ -89,7 +89,7 @@ export function UpdateUpstreamProxyRequestFromJSONTyped(json: any, ignoreDiscrim
         'source': json['source'] === undefined ? undefined : json['source'] === null ? null : DockerSourceFromJSON(json['source']),
         'url': json['url'] === undefined ? undefined : json['url'] === null ? null : json['url'],
         'auth': json['auth'] === undefined ? undefined : json['auth'] === null ? null : UpstreamAuthInputFromJSON(json['auth']),
-        'description': json['description'] == null ? undefined : json['description'],
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
         'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
         'cache': json['cache'] === undefined ? undefined : json['cache'] === null ? null : CacheSettingsFromJSON(json['cache']),
     };
