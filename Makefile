@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run build test lint fmt bench soak deps openapi sdk
+.PHONY: help run build test lint fmt bench soak deps openapi sdk api-fuzz fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,14 @@ test: deps ## Install what is missing, start what the tests need, run every test
 	scripts/sdk.sh --check
 	scripts/sdk-test.sh
 	scripts/console-test.sh
+	scripts/api-fuzz.sh
+
+api-fuzz: deps ## Fuzz the REST API against its spec at length (500 examples, a random seed)
+	API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-500} API_FUZZ_SEED=$${API_FUZZ_SEED:-$$RANDOM} \
+		scripts/api-fuzz.sh
+
+fuzz: ## Run each parser fuzz target for FUZZ_SECONDS (default 60); installs cargo-fuzz
+	scripts/fuzz.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --check

@@ -4,27 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-berth=target/debug/berth
+. scripts/lib/berth-server.sh
 [ -x "$berth" ] || cargo build --bin berth
 work=$(mktemp -d /tmp/berth-sdk.XXXXXX)
-server=""
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  stop_berth
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-env -u DATABASE_URL "$berth" serve --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/out" 2>"$work/log" &
-server=$!
-for _ in $(seq 100); do
-  grep -q "Berth listening on" "$work/out" 2>/dev/null && break
-  sleep 0.1
-done
-url=$(sed -n 's/^Berth listening on //p' "$work/out")
-[ -n "$url" ] || { echo "sdk-test: berth serve did not start:" >&2; cat "$work/log" >&2; exit 1; }
-export BERTH_URL=$url
-BERTH_TOKEN=$("$berth" token --data-dir "$work/data" --sub sdk-tests --scope admin)
-export BERTH_TOKEN
+start_berth "$work" sdk-tests
+url=$BERTH_URL
 
 venv=.tools/sdk-venv
 if [ ! -x "$venv/bin/pytest" ]; then

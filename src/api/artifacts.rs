@@ -11,11 +11,12 @@ use super::ApiTags;
 use super::audit::{EventBody, event_body};
 use super::common;
 use super::error::ApiError;
+use super::schema::{Image, Name, TagText};
 use super::security::{BearerAuth, RequestId};
 use super::timestamp::Timestamp;
 use crate::app::App;
 use crate::auth::Scope;
-use crate::domain::oci::{RepositoryName, Tag};
+use crate::domain::oci::{MAX_REPOSITORY_LEN, RepositoryName, Tag};
 use crate::domain::repository::RepositoryEvent;
 use crate::domain::stored::from_stored;
 use crate::projections::repositories;
@@ -31,6 +32,7 @@ pub struct RepositoryItem {
 
 /// A tag and the manifest it points to.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TagItem {
     /// The tag.
     pub tag: String,
@@ -48,6 +50,7 @@ pub struct TagItem {
 
 /// A manifest held by a repository.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ManifestItem {
     /// Its digest.
     pub digest: String,
@@ -88,6 +91,7 @@ pub struct ManifestList {
 
 /// Where a tag pointed over time.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TagHistory {
     /// The repository.
     pub repository: String,
@@ -132,7 +136,16 @@ pub enum TagHistoryResponse {
 }
 
 fn repository(name: &str, image: &str) -> Result<RepositoryName, ApiError> {
-    RepositoryName::parse(&format!("{name}/{image}"))
+    let full = format!("{name}/{image}");
+    // Each part may fit its rule while the two together are too long to name a repository:
+    // then no such repository can exist.
+    if full.len() > MAX_REPOSITORY_LEN {
+        return Err(common::not_found(format!(
+            "registry {name} has no image {image}: repository names are at most \
+             {MAX_REPOSITORY_LEN} characters"
+        )));
+    }
+    RepositoryName::parse(&full)
         .map_err(|e| ApiError::invalid("NAME_INVALID", "image", e.to_string()))
 }
 
@@ -153,7 +166,7 @@ impl ArtifactsApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
     ) -> Result<RepositoriesResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         let registry = app.registry(&common::name("name", &name)?).await?;
@@ -182,9 +195,9 @@ impl ArtifactsApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// The image path within the registry, e.g. `api/server`.
-        image: Query<String>,
+        image: Query<Image>,
     ) -> Result<TagsResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         app.registry(&common::name("name", &name)?).await?;
@@ -218,9 +231,9 @@ impl ArtifactsApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// The image path within the registry, e.g. `api/server`.
-        image: Query<String>,
+        image: Query<Image>,
     ) -> Result<ManifestsResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         app.registry(&common::name("name", &name)?).await?;
@@ -265,11 +278,11 @@ impl ArtifactsApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// The image path within the registry, e.g. `api/server`.
-        image: Query<String>,
+        image: Query<Image>,
         /// The tag.
-        tag: Query<String>,
+        tag: Query<TagText>,
         /// Only the history up to this time (RFC 3339).
         as_of: Query<Option<Timestamp>>,
     ) -> Result<TagHistoryResponse, ApiError> {

@@ -1,10 +1,9 @@
 //! Pieces every resource shares: package types, paging, ETags and preconditions.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem_openapi::Enum;
 
 use super::error::ApiError;
+use super::schema::{Count, Label, Name};
 use crate::app::{Context, Idempotency};
 use crate::domain::{Labels, PackageType, ResourceName, text};
 use crate::projections::resource_queries::{ListQuery, SortKey};
@@ -63,6 +62,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 500;
 
+/// The `page_size` parameter, whose bounds the spec states and [`ListParams`] checks.
+pub type PageSize = Count<1, MAX_PAGE_SIZE>;
+
 /// The list filters and page every list operation takes.
 pub struct ListParams {
     /// Only this package type.
@@ -98,7 +100,7 @@ impl ListParams {
                 ApiError::invalid(
                     "VALIDATION_FAILED",
                     "page_token",
-                    "page_token is not a token this server issued",
+                    "page_token must be the next_page_token of a previous page (a whole number)",
                 )
             })?,
         };
@@ -117,18 +119,14 @@ impl ListParams {
     }
 }
 
-/// The opaque cursor for the page that starts at `offset`.
+/// The cursor for the page that starts at `offset`: the offset itself, so that the spec can
+/// state its form (a whole number) and clients can tell a mistyped one from a stale one.
 pub fn page_token(offset: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+    offset.to_string()
 }
 
 fn decode_token(token: &str) -> Option<u64> {
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    std::str::from_utf8(&bytes)
-        .ok()?
-        .strip_prefix('o')?
-        .parse()
-        .ok()
+    token.parse().ok()
 }
 
 /// The `ETag` for a version.
@@ -224,7 +222,7 @@ pub fn name(field: &str, value: &str) -> Result<ResourceName, ApiError> {
 }
 
 /// Parses a list of names (e.g. upstreams).
-pub fn names(field: &str, values: &[String]) -> Result<Vec<ResourceName>, ApiError> {
+pub fn names(field: &str, values: &[Name]) -> Result<Vec<ResourceName>, ApiError> {
     values.iter().map(|v| name(field, v)).collect()
 }
 
@@ -240,7 +238,7 @@ pub fn description(value: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 /// Parses labels.
-pub fn labels(values: &[String]) -> Result<Labels, ApiError> {
+pub fn labels(values: &[Label]) -> Result<Labels, ApiError> {
     Labels::parse(values)
         .map_err(|e| ApiError::invalid("VALIDATION_FAILED", "labels", format!("labels {e}")))
 }
@@ -253,6 +251,7 @@ mod tests {
     fn page_tokens_round_trip_and_foreign_ones_are_refused() {
         assert_eq!(decode_token(&page_token(150)), Some(150));
         assert_eq!(decode_token("garbage!"), None);
+        assert_eq!(decode_token("-1"), None);
     }
 
     #[test]

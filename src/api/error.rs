@@ -50,7 +50,8 @@ pub enum ApiError {
     /// No such resource.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// The name exists, or the resource is in use.
+    /// The name exists, the resource is in use, or an upstream it names does not exist or
+    /// holds another package type.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// `If-Match` names a version the resource is no longer at.
@@ -120,10 +121,10 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::NotFound => Self::NotFound(body("NOT_FOUND", message, None)),
             RegistryError::UnknownUpstream(_) => {
-                Self::BadRequest(body("UNKNOWN_UPSTREAM", message, Some("upstreams")))
+                Self::Conflict(body("UNKNOWN_UPSTREAM", message, Some("upstreams")))
             }
             RegistryError::UpstreamTypeMismatch { .. } => {
-                Self::BadRequest(body("UPSTREAM_TYPE_MISMATCH", message, Some("upstreams")))
+                Self::Conflict(body("UPSTREAM_TYPE_MISMATCH", message, Some("upstreams")))
             }
             RegistryError::UpstreamListedTwice(_) => {
                 Self::BadRequest(body("UPSTREAM_DUPLICATE", message, Some("upstreams")))

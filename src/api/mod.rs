@@ -7,6 +7,7 @@ mod audit;
 mod common;
 pub mod error;
 mod registries;
+mod schema;
 pub mod security;
 mod timestamp;
 mod upstream_proxies;

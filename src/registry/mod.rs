@@ -1,7 +1,8 @@
 //! The data plane: the OCI Distribution API under `/v2` for docker, podman, skopeo, oras and
 //! helm, and the classic Helm chart repository under `/helm` ([`helm`]). Handlers parse the
 //! path ([`path`]), authorise ([`access`]), and answer through the one error table
-//! ([`errcode`]). Blob bytes go through [`crate::storage`].
+//! ([`errcode`]). Blob bytes go through [`crate::storage`]. The parsers of untrusted headers and
+//! token requests ([`ranges`], [`token::TokenRequest`]) do no I/O, so that they can be fuzzed.
 
 pub mod access;
 mod blobs;
@@ -11,7 +12,8 @@ pub mod helm;
 mod manifests;
 mod path;
 pub mod push;
-mod token;
+pub mod ranges;
+pub mod token;
 
 use std::sync::Arc;
 

@@ -89,14 +89,14 @@ pub fn grants(
 }
 
 /// What a token request asks for.
-#[derive(Debug, Default)]
-struct TokenRequest {
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TokenRequest {
     /// The credential presented (a Berth JWT), if any.
-    credential: Option<String>,
+    pub credential: Option<String>,
     /// The scopes asked for.
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
     /// Whether a refresh token is wanted.
-    offline: bool,
+    pub offline: bool,
 }
 
 fn form(bytes: &[u8]) -> Vec<(String, String)> {
@@ -105,22 +105,60 @@ fn form(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+impl TokenRequest {
+    /// Reads a token request from its query string, the OAuth2 form of a `POST` (`None` for a
+    /// `GET`) and the credential of its `Authorization` header.
+    pub fn parse(
+        query: &[u8],
+        post_form: Option<&[u8]>,
+        presented: Option<String>,
+    ) -> RegistryResult<Self> {
+        let mut asked = Self {
+            credential: presented,
+            ..Default::default()
+        };
+        for (key, value) in form(query) {
+            match key.as_str() {
+                "scope" => asked.scopes.push(value),
+                "offline_token" => asked.offline = value == "true",
+                _ => {}
+            }
+        }
+        let Some(post_form) = post_form else {
+            return Ok(asked);
+        };
+        let fields = form(post_form);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let credential = match field("grant_type").as_deref() {
+            Some("password") => field("password"),
+            Some("refresh_token") => field("refresh_token"),
+            other => {
+                let given =
+                    other.map_or("no grant_type".to_owned(), |g| format!("grant_type {g:?}"));
+                return Err(RegistryError::new(
+                    ErrorCode::TokenRequestInvalid,
+                    format!("{given} is not supported: use password or refresh_token"),
+                ));
+            }
+        };
+        asked.credential = credential.or(asked.credential);
+        asked.scopes.extend(field("scope"));
+        asked.offline |= field("access_type").as_deref() == Some("offline");
+        Ok(asked)
+    }
+}
+
 /// Reads the query (`GET`) or the OAuth2 form (`POST`) of a token request.
 async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequest> {
-    let query = form(request.uri().query().unwrap_or_default().as_bytes());
-    let mut asked = TokenRequest {
-        credential: access::presented_token(request),
-        ..Default::default()
-    };
-    for (key, value) in &query {
-        match key.as_str() {
-            "scope" => asked.scopes.push(value.clone()),
-            "offline_token" => asked.offline = value == "true",
-            _ => {}
-        }
-    }
+    let query = request.uri().query().unwrap_or_default().as_bytes();
+    let presented = access::presented_token(request);
     if request.method() != Method::POST {
-        return Ok(asked);
+        return TokenRequest::parse(query, None, presented);
     }
     let bytes = body.into_bytes_limit(64 * 1024).await.map_err(|_| {
         RegistryError::new(
@@ -128,28 +166,7 @@ async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequ
             "a token request form may be at most 64 KiB",
         )
     })?;
-    let fields = form(&bytes);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let credential = match field("grant_type").as_deref() {
-        Some("password") => field("password"),
-        Some("refresh_token") => field("refresh_token"),
-        other => {
-            let given = other.map_or("no grant_type".to_owned(), |g| format!("grant_type {g:?}"));
-            return Err(RegistryError::new(
-                ErrorCode::TokenRequestInvalid,
-                format!("{given} is not supported: use password or refresh_token"),
-            ));
-        }
-    };
-    asked.credential = credential.or(asked.credential);
-    asked.scopes.extend(field("scope"));
-    asked.offline |= field("access_type").as_deref() == Some("offline");
-    Ok(asked)
+    TokenRequest::parse(query, Some(&bytes), presented)
 }
 
 /// Answers a token request.
@@ -246,5 +263,27 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_token_request_reads_its_query_form_and_header() {
+        let get = TokenRequest::parse(
+            b"scope=repository:a/b:pull&offline_token=true",
+            None,
+            Some("jwt".into()),
+        )
+        .unwrap();
+        assert_eq!(get.credential.as_deref(), Some("jwt"));
+        assert_eq!(get.scopes, ["repository:a/b:pull"]);
+        assert!(get.offline);
+        let post = TokenRequest::parse(
+            b"scope=repository:a/b:pull",
+            Some(b"grant_type=password&password=form-jwt&scope=repository%3Aa%2Fc%3Apush"),
+            Some("header-jwt".into()),
+        )
+        .unwrap();
+        assert_eq!(post.credential.as_deref(), Some("form-jwt"));
+        assert_eq!(post.scopes, ["repository:a/b:pull", "repository:a/c:push"]);
+        assert!(TokenRequest::parse(b"", Some(b"grant_type=client_credentials"), None).is_err());
     }
 }

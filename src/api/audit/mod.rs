@@ -17,6 +17,7 @@ pub use models::*;
 use super::ApiTags;
 use super::common;
 use super::error::ApiError;
+use super::schema::{Count, Name, Position};
 use super::security::{BearerAuth, RequestId};
 use super::timestamp::Timestamp;
 use crate::app::{App, HistoryEntry};
@@ -28,6 +29,9 @@ use crate::projections::resources::Document;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
+
+/// The `limit` parameter, whose bounds the spec states and `limit` checks.
+type Limit = Count<1, MAX_LIMIT>;
 
 fn limit(value: Option<u32>) -> Result<usize, ApiError> {
     match value.unwrap_or(DEFAULT_LIMIT) {
@@ -144,18 +148,20 @@ impl AuditApi {
         /// Only changes recorded at or before this time (RFC 3339).
         until: Query<Option<Timestamp>>,
         /// Only events after this position.
-        after: Query<Option<String>>,
+        after: Query<Option<Position>>,
         /// The previous page's `next_page_token` (same as `after`).
-        page_token: Query<Option<String>>,
+        page_token: Query<Option<Position>>,
         /// Page size, 1 to 1000 (default 100).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit>>,
     ) -> Result<EventList, ApiError> {
         auth.context(Scope::AuditRead, &request_id)?;
+        // Both are checked, though a page token wins over `after`.
+        let after = position("after", after.as_deref())?;
         let after = match page_token.0.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => position("page_token", Some(token))?,
-            None => position("after", after.as_deref())?,
+            None => after,
         };
-        let limit = self::limit(limit.0)?;
+        let limit = self::limit(limit.0.map(|l| l.0))?;
         let filter = Filters {
             resource_kind: resource_kind.0,
             resource_name: resource_name.0,
@@ -199,10 +205,10 @@ impl AuditApi {
         /// Only changes by this actor.
         actor: Query<Option<String>>,
         /// Start after this position.
-        after: Query<Option<String>>,
+        after: Query<Option<Position>>,
         /// Sent by reconnecting clients: resume after this position.
         #[oai(name = "Last-Event-ID")]
-        last_event_id: Header<Option<String>>,
+        last_event_id: Header<Option<Position>>,
     ) -> Result<EventStreamResponse, ApiError> {
         auth.context(Scope::AuditRead, &request_id)?;
         let filter = Filters {
@@ -251,14 +257,21 @@ impl AuditApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// The previous page's `next_page_token`.
-        page_token: Query<Option<String>>,
+        page_token: Query<Option<Position>>,
         /// Page size, 1 to 1000 (default 100).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit>>,
     ) -> Result<HistoryResponse, ApiError> {
         auth.context(Scope::AuditRead, &request_id)?;
-        history::<Registry>(&app, "name", &name, page_token.as_deref(), limit.0).await
+        history::<Registry>(
+            &app,
+            "name",
+            &name,
+            page_token.as_deref(),
+            limit.0.map(|l| l.0),
+        )
+        .await
     }
 
     /// Every change to an upstream proxy, oldest first, with what it changed.
@@ -273,13 +286,20 @@ impl AuditApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
         /// The previous page's `next_page_token`.
-        page_token: Query<Option<String>>,
+        page_token: Query<Option<Position>>,
         /// Page size, 1 to 1000 (default 100).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit>>,
     ) -> Result<HistoryResponse, ApiError> {
         auth.context(Scope::AuditRead, &request_id)?;
-        history::<UpstreamProxy>(&app, "key", &key, page_token.as_deref(), limit.0).await
+        history::<UpstreamProxy>(
+            &app,
+            "key",
+            &key,
+            page_token.as_deref(),
+            limit.0.map(|l| l.0),
+        )
+        .await
     }
 }

@@ -40,7 +40,7 @@ impl ResourceKindDto {
 
 /// One recorded change.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Event")]
+#[oai(skip_serializing_if_is_none, rename = "Event")]
 pub struct EventBody {
     /// Global position in the log; also the SSE event id.
     pub position: u64,
@@ -91,6 +91,7 @@ pub fn event_body(event: RecordedEvent) -> Option<EventBody> {
 
 /// A page of the log.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     /// Events in global order.
     pub items: Vec<EventBody>,
@@ -120,6 +121,7 @@ pub struct HistoryItem {
 
 /// A page of one resource's history, oldest first, across deletes and re-creations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HistoryPage {
     /// Changes in order.
     pub items: Vec<HistoryItem>,

@@ -11,8 +11,9 @@ mod models;
 pub use models::*;
 
 use super::ApiTags;
-use super::common::{self, ListParams, PackageTypeDto, SortField, SortOrder, etag};
+use super::common::{self, ListParams, PackageTypeDto, PageSize, SortField, SortOrder, etag};
 use super::error::ApiError;
+use super::schema::{IdempotencyKey, Name, Position, VersionTag};
 use super::security::{BearerAuth, RequestId};
 use super::timestamp::Timestamp;
 use crate::app::{App, NewRegistry, RegistryChanges};
@@ -44,7 +45,7 @@ impl RegistriesApi {
         /// Makes a retry safe: a request repeated with the same key and body returns the first
         /// response and creates nothing; the same key with another body is refused with 422.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<CreateRegistryRequest>,
     ) -> Result<CreatedRegistry, ApiError> {
         let mut ctx = auth.context(Scope::RegistryWrite, &request_id)?;
@@ -89,9 +90,9 @@ impl RegistriesApi {
         /// Sort direction (default `ASC`).
         order: Query<Option<SortOrder>>,
         /// Page size, 1 to 500 (default 50).
-        page_size: Query<Option<u32>>,
+        page_size: Query<Option<PageSize>>,
         /// The `next_page_token` of the previous page.
-        page_token: Query<Option<String>>,
+        page_token: Query<Option<Position>>,
     ) -> Result<RegistryList, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         let query = ListParams {
@@ -100,8 +101,8 @@ impl RegistriesApi {
             search: search.0,
             sort: sort.0,
             order: order.0,
-            page_size: page_size.0,
-            page_token: page_token.0,
+            page_size: page_size.0.map(|size| size.0),
+            page_token: page_token.0.map(|t| t.0),
         }
         .into_query()?;
         let page = app.registries(&query).await?;
@@ -123,7 +124,7 @@ impl RegistriesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// A version ETag; 304 when the registry is still at it.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
@@ -162,10 +163,10 @@ impl RegistriesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// Only change it if it is still at this version (412 otherwise).
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<VersionTag>>,
         body: Json<UpdateRegistryRequest>,
     ) -> Result<RegistryResponse, ApiError> {
         let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
@@ -204,10 +205,10 @@ impl RegistriesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The registry's name.
-        name: Path<String>,
+        name: Path<Name>,
         /// Only delete it if it is still at this version (412 otherwise).
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<VersionTag>>,
     ) -> Result<DeletedRegistry, ApiError> {
         let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
         let name = common::name("name", &name)?;

@@ -6,12 +6,13 @@ use poem_openapi::{ApiResponse, Object};
 use time::OffsetDateTime;
 
 use crate::api::common::PackageTypeDto;
+use crate::api::schema::{Description, Label, Name};
 use crate::domain::registry::Registry;
 use crate::projections::resources::Stored;
 
 /// An artifact registry.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Registry")]
+#[oai(skip_serializing_if_is_none, rename = "Registry")]
 pub struct RegistryBody {
     /// Its name: the first path component of everything in it (`host/<name>/<image>:<tag>`).
     pub name: String,
@@ -59,24 +60,24 @@ impl From<Stored<Registry>> for RegistryBody {
 #[oai(example)]
 pub struct CreateRegistryRequest {
     /// Starts with a lowercase letter; lowercase letters, digits, `_`, `.` and `-`; at most 255.
-    #[oai(validator(max_length = 255))]
-    pub name: String,
+    pub name: Name,
     /// `DOCKER` or `HELM`.
     pub package_type: PackageTypeDto,
     /// What it is for (at most 1024 characters).
-    pub description: Option<String>,
+    #[oai(nullable)]
+    pub description: Option<Description>,
     /// Free-form labels (at most 50, each at most 128 characters).
-    #[oai(default)]
-    pub labels: Vec<String>,
+    #[oai(default, nullable)]
+    pub labels: Vec<Label>,
     /// Upstream proxy keys of the same package type, in the order to try them.
-    #[oai(default)]
-    pub upstreams: Vec<String>,
+    #[oai(default, nullable)]
+    pub upstreams: Vec<Name>,
     /// Whether anyone may pull without credentials (default false).
-    #[oai(default)]
+    #[oai(default, nullable)]
     pub public: bool,
     /// Whether a push may replace an existing version, such as a Helm chart version (default
     /// false).
-    #[oai(default)]
+    #[oai(default, nullable)]
     pub allow_overwrite: bool,
 }
 
@@ -85,19 +86,25 @@ pub struct CreateRegistryRequest {
 #[oai(example)]
 pub struct UpdateRegistryRequest {
     /// New description, or null to clear it.
-    pub description: MaybeUndefined<String>,
+    #[oai(nullable)]
+    pub description: MaybeUndefined<Description>,
     /// New labels (replaces the list).
-    pub labels: Option<Vec<String>>,
+    #[oai(nullable)]
+    pub labels: Option<Vec<Label>>,
     /// New upstream list, in order (replaces the list).
-    pub upstreams: Option<Vec<String>>,
+    #[oai(nullable)]
+    pub upstreams: Option<Vec<Name>>,
     /// Make it public (anyone may pull) or private.
+    #[oai(nullable)]
     pub public: Option<bool>,
     /// Allow or forbid pushes that replace an existing version.
+    #[oai(nullable)]
     pub allow_overwrite: Option<bool>,
 }
 
 /// A page of registries.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegistryPage {
     /// The registries.
     pub items: Vec<RegistryBody>,

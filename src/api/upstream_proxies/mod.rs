@@ -12,8 +12,9 @@ mod models;
 pub use models::*;
 
 use super::ApiTags;
-use super::common::{self, ListParams, PackageTypeDto, SortField, SortOrder, etag};
+use super::common::{self, ListParams, PackageTypeDto, PageSize, SortField, SortOrder, etag};
 use super::error::ApiError;
+use super::schema::{IdempotencyKey, Name, Position, VersionTag};
 use super::security::{BearerAuth, RequestId};
 use super::timestamp::Timestamp;
 use crate::app::{App, AuthInput, NewUpstreamProxy, UpstreamProxyChanges};
@@ -64,7 +65,7 @@ fn auth_input(auth: AuthRequest) -> Result<AuthInput, ApiError> {
 
 fn cache(body: CacheBody) -> CacheSettings {
     CacheSettings {
-        tag_ttl_seconds: body.tag_ttl_seconds,
+        tag_ttl_seconds: body.tag_ttl_seconds.0,
     }
 }
 
@@ -92,7 +93,7 @@ impl UpstreamProxiesApi {
         /// Makes a retry safe: a request repeated with the same key and body returns the first
         /// response and creates nothing; the same key with another body is refused with 422.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: Header<Option<IdempotencyKey>>,
         body: Json<CreateUpstreamProxyRequest>,
     ) -> Result<CreatedUpstreamProxy, ApiError> {
         let mut ctx = auth.context(Scope::RegistryWrite, &request_id)?;
@@ -167,9 +168,9 @@ impl UpstreamProxiesApi {
         /// Sort direction (default `ASC`).
         order: Query<Option<SortOrder>>,
         /// Page size, 1 to 500 (default 50).
-        page_size: Query<Option<u32>>,
+        page_size: Query<Option<PageSize>>,
         /// The `next_page_token` of the previous page.
-        page_token: Query<Option<String>>,
+        page_token: Query<Option<Position>>,
     ) -> Result<UpstreamProxyList, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         let query = ListParams {
@@ -178,8 +179,8 @@ impl UpstreamProxiesApi {
             search: search.0,
             sort: sort.0,
             order: order.0,
-            page_size: page_size.0,
-            page_token: page_token.0,
+            page_size: page_size.0.map(|size| size.0),
+            page_token: page_token.0.map(|t| t.0),
         }
         .into_query()?;
         let page = app.upstream_proxies(&query).await?;
@@ -201,7 +202,7 @@ impl UpstreamProxiesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
         /// A version ETag; 304 when the proxy is still at it.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
@@ -240,10 +241,10 @@ impl UpstreamProxiesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
         /// Only change it if it is still at this version (412 otherwise).
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<VersionTag>>,
         body: Json<UpdateUpstreamProxyRequest>,
     ) -> Result<UpstreamProxyResponse, ApiError> {
         let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
@@ -279,10 +280,10 @@ impl UpstreamProxiesApi {
         request_id: Data<&RequestId>,
         app: Data<&App>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
         /// Only delete it if it is still at this version (412 otherwise).
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<VersionTag>>,
     ) -> Result<DeletedUpstreamProxy, ApiError> {
         let ctx = auth.context(Scope::RegistryWrite, &request_id)?;
         let key = common::name("key", &key)?;
@@ -305,7 +306,7 @@ impl UpstreamProxiesApi {
         app: Data<&App>,
         proxy: Data<&PullThrough>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
     ) -> Result<StatsResponse, ApiError> {
         auth.context(Scope::RegistryRead, &request_id)?;
         let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
@@ -335,7 +336,7 @@ impl UpstreamProxiesApi {
         app: Data<&App>,
         proxy: Data<&PullThrough>,
         /// The proxy's key.
-        key: Path<String>,
+        key: Path<Name>,
     ) -> Result<PurgeResponse, ApiError> {
         auth.context(Scope::RegistryWrite, &request_id)?;
         let stored = app.upstream_proxy(&common::name("key", &key)?).await?;

@@ -7,6 +7,8 @@ use poem_openapi::{ApiResponse, Enum, Object};
 use time::OffsetDateTime;
 
 use crate::api::common::PackageTypeDto;
+use crate::api::schema::{Count, Description, Label, Name, RemoteUrlText};
+use crate::domain::upstream_proxy::CacheSettings;
 use crate::domain::upstream_proxy::{DockerSource, ProxyAuth, UpstreamProxy};
 use crate::projections::resources::Stored;
 
@@ -56,16 +58,16 @@ pub struct AuthRequest {
     #[oai(rename = "type")]
     pub auth_type: AuthType,
     /// The user name (USERNAME_PASSWORD).
-    #[oai(validator(max_length = 255))]
+    #[oai(validator(max_length = 255), nullable)]
     pub username: Option<String>,
     /// The password (USERNAME_PASSWORD); never returned. On update, omit it to keep the stored one.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub password: Option<String>,
 }
 
 /// Credentials as shown.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "UpstreamAuth")]
+#[oai(skip_serializing_if_is_none, rename = "UpstreamAuth")]
 pub struct AuthView {
     /// `ANONYMOUS` or `USERNAME_PASSWORD`.
     #[oai(rename = "type")]
@@ -76,17 +78,20 @@ pub struct AuthView {
     pub password_set: bool,
 }
 
+/// Seconds a tag's resolution is cached, whose bounds the spec states and the domain checks.
+pub type TagTtl = Count<0, { CacheSettings::MAX_TAG_TTL_SECONDS }>;
+
 /// Cache freshness.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "CacheSettings")]
 pub struct CacheBody {
     /// Seconds a tag's resolution is served without asking the remote (default 300, at most 2592000).
-    pub tag_ttl_seconds: u32,
+    pub tag_ttl_seconds: TagTtl,
 }
 
 /// An upstream proxy.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "UpstreamProxy")]
+#[oai(skip_serializing_if_is_none, rename = "UpstreamProxy")]
 pub struct UpstreamProxyBody {
     /// Its key, addressed like a registry name.
     pub key: String,
@@ -136,7 +141,7 @@ impl From<Stored<UpstreamProxy>> for UpstreamProxyBody {
             description: proxy.description,
             labels: proxy.labels.as_slice().to_vec(),
             cache: CacheBody {
-                tag_ttl_seconds: proxy.cache.tag_ttl_seconds,
+                tag_ttl_seconds: Count(proxy.cache.tag_ttl_seconds),
             },
             created_at: stored.created_at,
             updated_at: stored.updated_at,
@@ -150,22 +155,26 @@ impl From<Stored<UpstreamProxy>> for UpstreamProxyBody {
 #[oai(example)]
 pub struct CreateUpstreamProxyRequest {
     /// Same rule as registry names; registries and proxies share one namespace.
-    #[oai(validator(max_length = 255))]
-    pub key: String,
+    pub key: Name,
     /// `DOCKER` or `HELM`.
     pub package_type: PackageTypeDto,
     /// DOCKER only: `DOCKER_HUB` or `CUSTOM`.
+    #[oai(nullable)]
     pub source: Option<DockerSourceDto>,
     /// CUSTOM Docker and HELM: the remote's absolute http(s) URL.
-    pub url: Option<String>,
+    #[oai(nullable)]
+    pub url: Option<RemoteUrlText>,
     /// Credentials (default ANONYMOUS).
+    #[oai(nullable)]
     pub auth: Option<AuthRequest>,
-    /// What it is for.
-    pub description: Option<String>,
-    /// Free-form labels.
-    #[oai(default)]
-    pub labels: Vec<String>,
+    /// What it is for (at most 1024 characters).
+    #[oai(nullable)]
+    pub description: Option<Description>,
+    /// Free-form labels (at most 50, each at most 128 characters).
+    #[oai(default, nullable)]
+    pub labels: Vec<Label>,
     /// Cache freshness (default 300 s for tags).
+    #[oai(nullable)]
     pub cache: Option<CacheBody>,
 }
 
@@ -174,21 +183,28 @@ pub struct CreateUpstreamProxyRequest {
 #[oai(example)]
 pub struct UpdateUpstreamProxyRequest {
     /// New source (DOCKER only); moving to DOCKER_HUB drops the URL.
+    #[oai(nullable)]
     pub source: Option<DockerSourceDto>,
     /// New remote URL.
-    pub url: Option<String>,
+    #[oai(nullable)]
+    pub url: Option<RemoteUrlText>,
     /// New credentials.
+    #[oai(nullable)]
     pub auth: Option<AuthRequest>,
     /// New description, or null to clear it.
-    pub description: MaybeUndefined<String>,
+    #[oai(nullable)]
+    pub description: MaybeUndefined<Description>,
     /// New labels (replaces the list).
-    pub labels: Option<Vec<String>>,
+    #[oai(nullable)]
+    pub labels: Option<Vec<Label>>,
     /// New cache settings.
+    #[oai(nullable)]
     pub cache: Option<CacheBody>,
 }
 
 /// A page of upstream proxies.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpstreamProxyPage {
     /// The proxies.
     pub items: Vec<UpstreamProxyBody>,
@@ -250,7 +266,7 @@ impl poem_openapi::types::Example for CreateUpstreamProxyRequest {
             description: Some("Docker Hub, pulled through with the CI account".into()),
             labels: vec!["public".into()],
             cache: Some(CacheBody {
-                tag_ttl_seconds: 300,
+                tag_ttl_seconds: Count(300),
             }),
         }
     }

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from typing_extensions import Annotated
 
 from datetime import datetime
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr, field_validator
 from typing import List, Optional
 from typing_extensions import Annotated
 from berth_client.models.event import Event
@@ -45,9 +45,9 @@ class AuditApi:
     @validate_call
     def get_registry_history(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -129,9 +129,9 @@ class AuditApi:
     @validate_call
     def get_registry_history_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -213,9 +213,9 @@ class AuditApi:
     @validate_call
     def get_registry_history_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -367,9 +367,9 @@ class AuditApi:
     @validate_call
     def get_upstream_proxy_history(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -451,9 +451,9 @@ class AuditApi:
     @validate_call
     def get_upstream_proxy_history_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -535,9 +535,9 @@ class AuditApi:
     @validate_call
     def get_upstream_proxy_history_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token`.")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token`.")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -695,9 +695,9 @@ class AuditApi:
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
         since: Annotated[Optional[datetime], Field(description="Only changes recorded at or after this time (RFC 3339).")] = None,
         until: Annotated[Optional[datetime], Field(description="Only changes recorded at or before this time (RFC 3339).")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Only events after this position.")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only events after this position.")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -803,9 +803,9 @@ class AuditApi:
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
         since: Annotated[Optional[datetime], Field(description="Only changes recorded at or after this time (RFC 3339).")] = None,
         until: Annotated[Optional[datetime], Field(description="Only changes recorded at or before this time (RFC 3339).")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Only events after this position.")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only events after this position.")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -911,9 +911,9 @@ class AuditApi:
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
         since: Annotated[Optional[datetime], Field(description="Only changes recorded at or after this time (RFC 3339).")] = None,
         until: Annotated[Optional[datetime], Field(description="Only changes recorded at or before this time (RFC 3339).")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Only events after this position.")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
-        limit: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 1000 (default 100).")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only events after this position.")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The previous page's `next_page_token` (same as `after`).")] = None,
+        limit: Annotated[Optional[Annotated[int, Field(le=1000, strict=True, ge=1)]], Field(description="Page size, 1 to 1000 (default 100).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1138,8 +1138,8 @@ class AuditApi:
         resource_kind: Annotated[Optional[ResourceKind], Field(description="Only changes to this kind of resource.")] = None,
         resource_name: Annotated[Optional[StrictStr], Field(description="Only changes to resources of this name.")] = None,
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Start after this position.")] = None,
-        last_event_id: Annotated[Optional[StrictStr], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Start after this position.")] = None,
+        last_event_id: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1234,8 +1234,8 @@ class AuditApi:
         resource_kind: Annotated[Optional[ResourceKind], Field(description="Only changes to this kind of resource.")] = None,
         resource_name: Annotated[Optional[StrictStr], Field(description="Only changes to resources of this name.")] = None,
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Start after this position.")] = None,
-        last_event_id: Annotated[Optional[StrictStr], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Start after this position.")] = None,
+        last_event_id: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1330,8 +1330,8 @@ class AuditApi:
         resource_kind: Annotated[Optional[ResourceKind], Field(description="Only changes to this kind of resource.")] = None,
         resource_name: Annotated[Optional[StrictStr], Field(description="Only changes to resources of this name.")] = None,
         actor: Annotated[Optional[StrictStr], Field(description="Only changes by this actor.")] = None,
-        after: Annotated[Optional[StrictStr], Field(description="Start after this position.")] = None,
-        last_event_id: Annotated[Optional[StrictStr], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
+        after: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Start after this position.")] = None,
+        last_event_id: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Sent by reconnecting clients: resume after this position.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from typing_extensions import Annotated
 
 from datetime import datetime
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr, field_validator
 from typing import Optional
 from typing_extensions import Annotated
 from berth_client.models.create_registry_request import CreateRegistryRequest
@@ -53,7 +53,7 @@ class RegistriesApi:
     def create_registry(
         self,
         create_registry_request: CreateRegistryRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -133,7 +133,7 @@ class RegistriesApi:
     def create_registry_with_http_info(
         self,
         create_registry_request: CreateRegistryRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -213,7 +213,7 @@ class RegistriesApi:
     def create_registry_without_preload_content(
         self,
         create_registry_request: CreateRegistryRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -368,8 +368,8 @@ class RegistriesApi:
     @validate_call
     def delete_registry(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -448,8 +448,8 @@ class RegistriesApi:
     @validate_call
     def delete_registry_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -528,8 +528,8 @@ class RegistriesApi:
     @validate_call
     def delete_registry_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -671,7 +671,7 @@ class RegistriesApi:
     @validate_call
     def get_registry(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the registry is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -756,7 +756,7 @@ class RegistriesApi:
     @validate_call
     def get_registry_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the registry is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -841,7 +841,7 @@ class RegistriesApi:
     @validate_call
     def get_registry_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the registry is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -1003,9 +1003,9 @@ class RegistriesApi:
     @validate_call
     def get_tag_history(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
-        tag: Annotated[StrictStr, Field(description="The tag.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
+        tag: Annotated[str, Field(strict=True, description="The tag.")],
         as_of: Annotated[Optional[datetime], Field(description="Only the history up to this time (RFC 3339).")] = None,
         _request_timeout: Union[
             None,
@@ -1091,9 +1091,9 @@ class RegistriesApi:
     @validate_call
     def get_tag_history_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
-        tag: Annotated[StrictStr, Field(description="The tag.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
+        tag: Annotated[str, Field(strict=True, description="The tag.")],
         as_of: Annotated[Optional[datetime], Field(description="Only the history up to this time (RFC 3339).")] = None,
         _request_timeout: Union[
             None,
@@ -1179,9 +1179,9 @@ class RegistriesApi:
     @validate_call
     def get_tag_history_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
-        tag: Annotated[StrictStr, Field(description="The tag.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
+        tag: Annotated[str, Field(strict=True, description="The tag.")],
         as_of: Annotated[Optional[datetime], Field(description="Only the history up to this time (RFC 3339).")] = None,
         _request_timeout: Union[
             None,
@@ -1351,8 +1351,8 @@ class RegistriesApi:
     @validate_call
     def list_manifests(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1431,8 +1431,8 @@ class RegistriesApi:
     @validate_call
     def list_manifests_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1511,8 +1511,8 @@ class RegistriesApi:
     @validate_call
     def list_manifests_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1661,8 +1661,8 @@ class RegistriesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only names containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1761,8 +1761,8 @@ class RegistriesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only names containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1861,8 +1861,8 @@ class RegistriesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only names containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2048,7 +2048,7 @@ class RegistriesApi:
     @validate_call
     def list_repositories(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2124,7 +2124,7 @@ class RegistriesApi:
     @validate_call
     def list_repositories_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2200,7 +2200,7 @@ class RegistriesApi:
     @validate_call
     def list_repositories_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2336,8 +2336,8 @@ class RegistriesApi:
     @validate_call
     def list_tags(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2416,8 +2416,8 @@ class RegistriesApi:
     @validate_call
     def list_tags_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2496,8 +2496,8 @@ class RegistriesApi:
     @validate_call
     def list_tags_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
-        image: Annotated[StrictStr, Field(description="The image path within the registry, e.g. `api/server`.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
+        image: Annotated[str, Field(strict=True, max_length=253, description="The image path within the registry, e.g. `api/server`.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2641,9 +2641,9 @@ class RegistriesApi:
     @validate_call
     def update_registry(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         update_registry_request: UpdateRegistryRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2726,9 +2726,9 @@ class RegistriesApi:
     @validate_call
     def update_registry_with_http_info(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         update_registry_request: UpdateRegistryRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2811,9 +2811,9 @@ class RegistriesApi:
     @validate_call
     def update_registry_without_preload_content(
         self,
-        name: Annotated[StrictStr, Field(description="The registry's name.")],
+        name: Annotated[str, Field(strict=True, max_length=255, description="The registry's name.")],
         update_registry_request: UpdateRegistryRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],

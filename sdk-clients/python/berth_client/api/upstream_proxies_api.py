@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from typing_extensions import Annotated
 
 from datetime import datetime
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictStr, field_validator
 from typing import Optional
 from typing_extensions import Annotated
 from berth_client.models.create_upstream_proxy_request import CreateUpstreamProxyRequest
@@ -51,7 +51,7 @@ class UpstreamProxiesApi:
     def create_upstream_proxy(
         self,
         create_upstream_proxy_request: CreateUpstreamProxyRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -131,7 +131,7 @@ class UpstreamProxiesApi:
     def create_upstream_proxy_with_http_info(
         self,
         create_upstream_proxy_request: CreateUpstreamProxyRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -211,7 +211,7 @@ class UpstreamProxiesApi:
     def create_upstream_proxy_without_preload_content(
         self,
         create_upstream_proxy_request: CreateUpstreamProxyRequest,
-        idempotency_key: Annotated[Optional[StrictStr], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
+        idempotency_key: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Makes a retry safe: a request repeated with the same key and body returns the first response and creates nothing; the same key with another body is refused with 422.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -366,8 +366,8 @@ class UpstreamProxiesApi:
     @validate_call
     def delete_upstream_proxy(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -446,8 +446,8 @@ class UpstreamProxiesApi:
     @validate_call
     def delete_upstream_proxy_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -526,8 +526,8 @@ class UpstreamProxiesApi:
     @validate_call
     def delete_upstream_proxy_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
-        if_match: Annotated[Optional[StrictStr], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only delete it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -669,7 +669,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the proxy is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -754,7 +754,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the proxy is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -839,7 +839,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         if_none_match: Annotated[Optional[StrictStr], Field(description="A version ETag; 304 when the proxy is still at it.")] = None,
         as_of: Annotated[Optional[datetime], Field(description="Show it as it stood at this time (RFC 3339), folded from its history; needs the `audit:read` scope. 404 when it did not exist then.")] = None,
         _request_timeout: Union[
@@ -1001,7 +1001,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy_stats(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1077,7 +1077,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy_stats_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1153,7 +1153,7 @@ class UpstreamProxiesApi:
     @validate_call
     def get_upstream_proxy_stats_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1294,8 +1294,8 @@ class UpstreamProxiesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only keys containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`, the key).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1394,8 +1394,8 @@ class UpstreamProxiesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only keys containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`, the key).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1494,8 +1494,8 @@ class UpstreamProxiesApi:
         search: Annotated[Optional[StrictStr], Field(description="Only keys containing this text.")] = None,
         sort: Annotated[Optional[SortField], Field(description="Sort field (default `NAME`, the key).")] = None,
         order: Annotated[Optional[SortOrder], Field(description="Sort direction (default `ASC`).")] = None,
-        page_size: Annotated[Optional[StrictInt], Field(description="Page size, 1 to 500 (default 50).")] = None,
-        page_token: Annotated[Optional[StrictStr], Field(description="The `next_page_token` of the previous page.")] = None,
+        page_size: Annotated[Optional[Annotated[int, Field(le=500, strict=True, ge=1)]], Field(description="Page size, 1 to 500 (default 50).")] = None,
+        page_token: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="The `next_page_token` of the previous page.")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1681,7 +1681,7 @@ class UpstreamProxiesApi:
     @validate_call
     def purge_upstream_proxy_tags(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1757,7 +1757,7 @@ class UpstreamProxiesApi:
     @validate_call
     def purge_upstream_proxy_tags_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1833,7 +1833,7 @@ class UpstreamProxiesApi:
     @validate_call
     def purge_upstream_proxy_tags_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -1969,9 +1969,9 @@ class UpstreamProxiesApi:
     @validate_call
     def update_upstream_proxy(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         update_upstream_proxy_request: UpdateUpstreamProxyRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2054,9 +2054,9 @@ class UpstreamProxiesApi:
     @validate_call
     def update_upstream_proxy_with_http_info(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         update_upstream_proxy_request: UpdateUpstreamProxyRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],
@@ -2139,9 +2139,9 @@ class UpstreamProxiesApi:
     @validate_call
     def update_upstream_proxy_without_preload_content(
         self,
-        key: Annotated[StrictStr, Field(description="The proxy's key.")],
+        key: Annotated[str, Field(strict=True, max_length=255, description="The proxy's key.")],
         update_upstream_proxy_request: UpdateUpstreamProxyRequest,
-        if_match: Annotated[Optional[StrictStr], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
+        if_match: Annotated[Optional[Annotated[str, Field(strict=True)]], Field(description="Only change it if it is still at this version (412 otherwise).")] = None,
         _request_timeout: Union[
             None,
             Annotated[StrictFloat, Field(gt=0)],

@@ -17,8 +17,9 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 from typing import Any, ClassVar, Dict, List
+from typing_extensions import Annotated
 from typing import Optional, Set
 from typing_extensions import Self
 from pydantic_core import to_jsonable_python
@@ -27,7 +28,7 @@ class CacheSettings(BaseModel):
     """
     Cache freshness.
     """ # noqa: E501
-    tag_ttl_seconds: StrictInt = Field(description="Seconds a tag's resolution is served without asking the remote (default 300, at most 2592000).")
+    tag_ttl_seconds: Annotated[int, Field(le=2592000, strict=True, ge=0)] = Field(description="Seconds a tag's resolution is served without asking the remote (default 300, at most 2592000).")
     __properties: ClassVar[List[str]] = ["tag_ttl_seconds"]
 
     model_config = ConfigDict(

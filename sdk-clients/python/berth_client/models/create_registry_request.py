@@ -17,7 +17,7 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
 from typing_extensions import Annotated
 from berth_client.models.package_type import PackageType
@@ -31,12 +31,19 @@ class CreateRegistryRequest(BaseModel):
     """ # noqa: E501
     name: Annotated[str, Field(strict=True, max_length=255)] = Field(description="Starts with a lowercase letter; lowercase letters, digits, `_`, `.` and `-`; at most 255.")
     package_type: PackageType = Field(description="`DOCKER` or `HELM`.")
-    description: Optional[StrictStr] = Field(default=None, description="What it is for (at most 1024 characters).")
-    labels: Optional[List[StrictStr]] = Field(default=None, description="Free-form labels (at most 50, each at most 128 characters).")
-    upstreams: Optional[List[StrictStr]] = Field(default=None, description="Upstream proxy keys of the same package type, in the order to try them.")
+    description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="What it is for (at most 1024 characters).")
+    labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="Free-form labels (at most 50, each at most 128 characters).")
+    upstreams: Optional[List[Annotated[str, Field(strict=True, max_length=255)]]] = Field(default=None, description="Upstream proxy keys of the same package type, in the order to try them.")
     public: Optional[StrictBool] = Field(default=False, description="Whether anyone may pull without credentials (default false).")
     allow_overwrite: Optional[StrictBool] = Field(default=False, description="Whether a push may replace an existing version, such as a Helm chart version (default false).")
     __properties: ClassVar[List[str]] = ["name", "package_type", "description", "labels", "upstreams", "public", "allow_overwrite"]
+
+    @field_validator('name', mode="before")
+    def name_validate_regular_expression(cls, value):
+        """Validates the regular expression"""
+        if isinstance(value, str) and not re.match(r"^[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*$", value):
+            raise ValueError(r"must validate the regular expression /^[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*$/")
+        return value
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -77,6 +84,31 @@ class CreateRegistryRequest(BaseModel):
             exclude=excluded_fields,
             exclude_none=True,
         )
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
+        # set to None if labels (nullable) is None
+        # and model_fields_set contains the field
+        if self.labels is None and "labels" in self.model_fields_set:
+            _dict['labels'] = None
+
+        # set to None if upstreams (nullable) is None
+        # and model_fields_set contains the field
+        if self.upstreams is None and "upstreams" in self.model_fields_set:
+            _dict['upstreams'] = None
+
+        # set to None if public (nullable) is None
+        # and model_fields_set contains the field
+        if self.public is None and "public" in self.model_fields_set:
+            _dict['public'] = None
+
+        # set to None if allow_overwrite (nullable) is None
+        # and model_fields_set contains the field
+        if self.allow_overwrite is None and "allow_overwrite" in self.model_fields_set:
+            _dict['allow_overwrite'] = None
+
         return _dict
 
     @classmethod
@@ -94,8 +126,8 @@ class CreateRegistryRequest(BaseModel):
             "description": obj.get("description"),
             "labels": obj.get("labels"),
             "upstreams": obj.get("upstreams"),
-            "public": obj.get("public") if obj.get("public") is not None else False,
-            "allow_overwrite": obj.get("allow_overwrite") if obj.get("allow_overwrite") is not None else False
+            "public": obj.get("public") if "public" in obj else False,
+            "allow_overwrite": obj.get("allow_overwrite") if "allow_overwrite" in obj else False
         })
         return _obj
 

@@ -17,7 +17,7 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
 from typing_extensions import Annotated
 from berth_client.models.cache_settings import CacheSettings
@@ -35,12 +35,29 @@ class CreateUpstreamProxyRequest(BaseModel):
     key: Annotated[str, Field(strict=True, max_length=255)] = Field(description="Same rule as registry names; registries and proxies share one namespace.")
     package_type: PackageType = Field(description="`DOCKER` or `HELM`.")
     source: Optional[DockerSource] = Field(default=None, description="DOCKER only: `DOCKER_HUB` or `CUSTOM`.")
-    url: Optional[StrictStr] = Field(default=None, description="CUSTOM Docker and HELM: the remote's absolute http(s) URL.")
+    url: Optional[Annotated[str, Field(strict=True)]] = Field(default=None, description="CUSTOM Docker and HELM: the remote's absolute http(s) URL.")
     auth: Optional[UpstreamAuthInput] = Field(default=None, description="Credentials (default ANONYMOUS).")
-    description: Optional[StrictStr] = Field(default=None, description="What it is for.")
-    labels: Optional[List[StrictStr]] = Field(default=None, description="Free-form labels.")
+    description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="What it is for (at most 1024 characters).")
+    labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="Free-form labels (at most 50, each at most 128 characters).")
     cache: Optional[CacheSettings] = Field(default=None, description="Cache freshness (default 300 s for tags).")
     __properties: ClassVar[List[str]] = ["key", "package_type", "source", "url", "auth", "description", "labels", "cache"]
+
+    @field_validator('key', mode="before")
+    def key_validate_regular_expression(cls, value):
+        """Validates the regular expression"""
+        if isinstance(value, str) and not re.match(r"^[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*$", value):
+            raise ValueError(r"must validate the regular expression /^[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*$/")
+        return value
+
+    @field_validator('url', mode="before")
+    def url_validate_regular_expression(cls, value):
+        """Validates the regular expression"""
+        if value is None:
+            return value
+
+        if isinstance(value, str) and not re.match(r"^https?:\/\/(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::[0-9]{1,4})?(?:[\/?][!-\"$-~]*)?$", value):
+            raise ValueError(r"must validate the regular expression /^https?:\/\/(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::[0-9]{1,4})?(?:[\/?][!-\"$-~]*)?$/")
+        return value
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -87,6 +104,36 @@ class CreateUpstreamProxyRequest(BaseModel):
         # override the default output from pydantic by calling `to_dict()` of cache
         if self.cache:
             _dict['cache'] = self.cache.to_dict()
+        # set to None if source (nullable) is None
+        # and model_fields_set contains the field
+        if self.source is None and "source" in self.model_fields_set:
+            _dict['source'] = None
+
+        # set to None if url (nullable) is None
+        # and model_fields_set contains the field
+        if self.url is None and "url" in self.model_fields_set:
+            _dict['url'] = None
+
+        # set to None if auth (nullable) is None
+        # and model_fields_set contains the field
+        if self.auth is None and "auth" in self.model_fields_set:
+            _dict['auth'] = None
+
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
+        # set to None if labels (nullable) is None
+        # and model_fields_set contains the field
+        if self.labels is None and "labels" in self.model_fields_set:
+            _dict['labels'] = None
+
+        # set to None if cache (nullable) is None
+        # and model_fields_set contains the field
+        if self.cache is None and "cache" in self.model_fields_set:
+            _dict['cache'] = None
+
         return _dict
 
     @classmethod

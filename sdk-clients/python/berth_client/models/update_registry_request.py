@@ -17,8 +17,9 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
+from typing_extensions import Annotated
 from typing import Optional, Set
 from typing_extensions import Self
 from pydantic_core import to_jsonable_python
@@ -27,9 +28,9 @@ class UpdateRegistryRequest(BaseModel):
     """
     Changes to a registry: only the fields sent change; `description: null` clears it.
     """ # noqa: E501
-    description: Optional[StrictStr] = Field(default=None, description="New description, or null to clear it.")
-    labels: Optional[List[StrictStr]] = Field(default=None, description="New labels (replaces the list).")
-    upstreams: Optional[List[StrictStr]] = Field(default=None, description="New upstream list, in order (replaces the list).")
+    description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="New description, or null to clear it.")
+    labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="New labels (replaces the list).")
+    upstreams: Optional[List[Annotated[str, Field(strict=True, max_length=255)]]] = Field(default=None, description="New upstream list, in order (replaces the list).")
     public: Optional[StrictBool] = Field(default=None, description="Make it public (anyone may pull) or private.")
     allow_overwrite: Optional[StrictBool] = Field(default=None, description="Allow or forbid pushes that replace an existing version.")
     __properties: ClassVar[List[str]] = ["description", "labels", "upstreams", "public", "allow_overwrite"]
@@ -73,6 +74,31 @@ class UpdateRegistryRequest(BaseModel):
             exclude=excluded_fields,
             exclude_none=True,
         )
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
+        # set to None if labels (nullable) is None
+        # and model_fields_set contains the field
+        if self.labels is None and "labels" in self.model_fields_set:
+            _dict['labels'] = None
+
+        # set to None if upstreams (nullable) is None
+        # and model_fields_set contains the field
+        if self.upstreams is None and "upstreams" in self.model_fields_set:
+            _dict['upstreams'] = None
+
+        # set to None if public (nullable) is None
+        # and model_fields_set contains the field
+        if self.public is None and "public" in self.model_fields_set:
+            _dict['public'] = None
+
+        # set to None if allow_overwrite (nullable) is None
+        # and model_fields_set contains the field
+        if self.allow_overwrite is None and "allow_overwrite" in self.model_fields_set:
+            _dict['allow_overwrite'] = None
+
         return _dict
 
     @classmethod

@@ -17,8 +17,9 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
+from typing_extensions import Annotated
 from berth_client.models.cache_settings import CacheSettings
 from berth_client.models.docker_source import DockerSource
 from berth_client.models.upstream_auth_input import UpstreamAuthInput
@@ -31,12 +32,22 @@ class UpdateUpstreamProxyRequest(BaseModel):
     Changes to a proxy: only the fields sent change.
     """ # noqa: E501
     source: Optional[DockerSource] = Field(default=None, description="New source (DOCKER only); moving to DOCKER_HUB drops the URL.")
-    url: Optional[StrictStr] = Field(default=None, description="New remote URL.")
+    url: Optional[Annotated[str, Field(strict=True)]] = Field(default=None, description="New remote URL.")
     auth: Optional[UpstreamAuthInput] = Field(default=None, description="New credentials.")
-    description: Optional[StrictStr] = Field(default=None, description="New description, or null to clear it.")
-    labels: Optional[List[StrictStr]] = Field(default=None, description="New labels (replaces the list).")
+    description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="New description, or null to clear it.")
+    labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="New labels (replaces the list).")
     cache: Optional[CacheSettings] = Field(default=None, description="New cache settings.")
     __properties: ClassVar[List[str]] = ["source", "url", "auth", "description", "labels", "cache"]
+
+    @field_validator('url', mode="before")
+    def url_validate_regular_expression(cls, value):
+        """Validates the regular expression"""
+        if value is None:
+            return value
+
+        if isinstance(value, str) and not re.match(r"^https?:\/\/(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::[0-9]{1,4})?(?:[\/?][!-\"$-~]*)?$", value):
+            raise ValueError(r"must validate the regular expression /^https?:\/\/(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::[0-9]{1,4})?(?:[\/?][!-\"$-~]*)?$/")
+        return value
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -83,6 +94,36 @@ class UpdateUpstreamProxyRequest(BaseModel):
         # override the default output from pydantic by calling `to_dict()` of cache
         if self.cache:
             _dict['cache'] = self.cache.to_dict()
+        # set to None if source (nullable) is None
+        # and model_fields_set contains the field
+        if self.source is None and "source" in self.model_fields_set:
+            _dict['source'] = None
+
+        # set to None if url (nullable) is None
+        # and model_fields_set contains the field
+        if self.url is None and "url" in self.model_fields_set:
+            _dict['url'] = None
+
+        # set to None if auth (nullable) is None
+        # and model_fields_set contains the field
+        if self.auth is None and "auth" in self.model_fields_set:
+            _dict['auth'] = None
+
+        # set to None if description (nullable) is None
+        # and model_fields_set contains the field
+        if self.description is None and "description" in self.model_fields_set:
+            _dict['description'] = None
+
+        # set to None if labels (nullable) is None
+        # and model_fields_set contains the field
+        if self.labels is None and "labels" in self.model_fields_set:
+            _dict['labels'] = None
+
+        # set to None if cache (nullable) is None
+        # and model_fields_set contains the field
+        if self.cache is None and "cache" in self.model_fields_set:
+            _dict['cache'] = None
+
         return _dict
 
     @classmethod

@@ -38,24 +38,24 @@ export interface CreateRegistryRequest {
     /**
      * What it is for (at most 1024 characters).
      */
-    description?: string;
+    description?: string | null;
     /**
      * Free-form labels (at most 50, each at most 128 characters).
      */
-    labels?: Array<string>;
+    labels?: Array<string> | null;
     /**
      * Upstream proxy keys of the same package type, in the order to try them.
      */
-    upstreams?: Array<string>;
+    upstreams?: Array<string> | null;
     /**
      * Whether anyone may pull without credentials (default false).
      */
-    _public?: boolean;
+    _public?: boolean | null;
     /**
      * Whether a push may replace an existing version, such as a Helm chart version (default
      * false).
      */
-    allowOverwrite?: boolean;
+    allowOverwrite?: boolean | null;
 }
 
 
@@ -81,11 +81,11 @@ export function CreateRegistryRequestFromJSONTyped(json: any, ignoreDiscriminato
         
         'name': json['name'],
         'packageType': PackageTypeFromJSON(json['package_type']),
-        'description': json['description'] == null ? undefined : json['description'],
-        'labels': json['labels'] == null ? undefined : json['labels'],
-        'upstreams': json['upstreams'] == null ? undefined : json['upstreams'],
-        '_public': json['public'] == null ? undefined : json['public'],
-        'allowOverwrite': json['allow_overwrite'] == null ? undefined : json['allow_overwrite'],
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
+        'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
+        'upstreams': json['upstreams'] === undefined ? undefined : json['upstreams'] === null ? null : json['upstreams'],
+        '_public': json['public'] === undefined ? undefined : json['public'] === null ? null : json['public'],
+        'allowOverwrite': json['allow_overwrite'] === undefined ? undefined : json['allow_overwrite'] === null ? null : json['allow_overwrite'],
     };
 }
 

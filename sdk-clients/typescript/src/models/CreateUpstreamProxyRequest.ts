@@ -59,27 +59,27 @@ export interface CreateUpstreamProxyRequest {
     /**
      * DOCKER only: `DOCKER_HUB` or `CUSTOM`.
      */
-    source?: DockerSource;
+    source?: DockerSource | null;
     /**
      * CUSTOM Docker and HELM: the remote's absolute http(s) URL.
      */
-    url?: string;
+    url?: string | null;
     /**
      * Credentials (default ANONYMOUS).
      */
-    auth?: UpstreamAuthInput;
+    auth?: UpstreamAuthInput | null;
     /**
-     * What it is for.
+     * What it is for (at most 1024 characters).
      */
-    description?: string;
+    description?: string | null;
     /**
-     * Free-form labels.
+     * Free-form labels (at most 50, each at most 128 characters).
      */
-    labels?: Array<string>;
+    labels?: Array<string> | null;
     /**
      * Cache freshness (default 300 s for tags).
      */
-    cache?: CacheSettings;
+    cache?: CacheSettings | null;
 }
 
 
@@ -105,12 +105,12 @@ export function CreateUpstreamProxyRequestFromJSONTyped(json: any, ignoreDiscrim
         
         'key': json['key'],
         'packageType': PackageTypeFromJSON(json['package_type']),
-        'source': json['source'] == null ? undefined : DockerSourceFromJSON(json['source']),
-        'url': json['url'] == null ? undefined : json['url'],
-        'auth': json['auth'] == null ? undefined : UpstreamAuthInputFromJSON(json['auth']),
-        'description': json['description'] == null ? undefined : json['description'],
-        'labels': json['labels'] == null ? undefined : json['labels'],
-        'cache': json['cache'] == null ? undefined : CacheSettingsFromJSON(json['cache']),
+        'source': json['source'] === undefined ? undefined : json['source'] === null ? null : DockerSourceFromJSON(json['source']),
+        'url': json['url'] === undefined ? undefined : json['url'] === null ? null : json['url'],
+        'auth': json['auth'] === undefined ? undefined : json['auth'] === null ? null : UpstreamAuthInputFromJSON(json['auth']),
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
+        'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
+        'cache': json['cache'] === undefined ? undefined : json['cache'] === null ? null : CacheSettingsFromJSON(json['cache']),
     };
 }
 

@@ -22,23 +22,23 @@ export interface UpdateRegistryRequest {
     /**
      * New description, or null to clear it.
      */
-    description?: string;
+    description?: string | null;
     /**
      * New labels (replaces the list).
      */
-    labels?: Array<string>;
+    labels?: Array<string> | null;
     /**
      * New upstream list, in order (replaces the list).
      */
-    upstreams?: Array<string>;
+    upstreams?: Array<string> | null;
     /**
      * Make it public (anyone may pull) or private.
      */
-    _public?: boolean;
+    _public?: boolean | null;
     /**
      * Allow or forbid pushes that replace an existing version.
      */
-    allowOverwrite?: boolean;
+    allowOverwrite?: boolean | null;
 }
 
 /**
@@ -58,11 +58,11 @@ export function UpdateRegistryRequestFromJSONTyped(json: any, ignoreDiscriminato
     }
     return {
         
-        'description': json['description'] == null ? undefined : json['description'],
-        'labels': json['labels'] == null ? undefined : json['labels'],
-        'upstreams': json['upstreams'] == null ? undefined : json['upstreams'],
-        '_public': json['public'] == null ? undefined : json['public'],
-        'allowOverwrite': json['allow_overwrite'] == null ? undefined : json['allow_overwrite'],
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
+        'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
+        'upstreams': json['upstreams'] === undefined ? undefined : json['upstreams'] === null ? null : json['upstreams'],
+        '_public': json['public'] === undefined ? undefined : json['public'] === null ? null : json['public'],
+        'allowOverwrite': json['allow_overwrite'] === undefined ? undefined : json['allow_overwrite'] === null ? null : json['allow_overwrite'],
     };
 }
 

@@ -44,27 +44,27 @@ export interface UpdateUpstreamProxyRequest {
     /**
      * New source (DOCKER only); moving to DOCKER_HUB drops the URL.
      */
-    source?: DockerSource;
+    source?: DockerSource | null;
     /**
      * New remote URL.
      */
-    url?: string;
+    url?: string | null;
     /**
      * New credentials.
      */
-    auth?: UpstreamAuthInput;
+    auth?: UpstreamAuthInput | null;
     /**
      * New description, or null to clear it.
      */
-    description?: string;
+    description?: string | null;
     /**
      * New labels (replaces the list).
      */
-    labels?: Array<string>;
+    labels?: Array<string> | null;
     /**
      * New cache settings.
      */
-    cache?: CacheSettings;
+    cache?: CacheSettings | null;
 }
 
 
@@ -86,12 +86,12 @@ export function UpdateUpstreamProxyRequestFromJSONTyped(json: any, ignoreDiscrim
     }
     return {
         
-        'source': json['source'] == null ? undefined : DockerSourceFromJSON(json['source']),
-        'url': json['url'] == null ? undefined : json['url'],
-        'auth': json['auth'] == null ? undefined : UpstreamAuthInputFromJSON(json['auth']),
-        'description': json['description'] == null ? undefined : json['description'],
-        'labels': json['labels'] == null ? undefined : json['labels'],
-        'cache': json['cache'] == null ? undefined : CacheSettingsFromJSON(json['cache']),
+        'source': json['source'] === undefined ? undefined : json['source'] === null ? null : DockerSourceFromJSON(json['source']),
+        'url': json['url'] === undefined ? undefined : json['url'] === null ? null : json['url'],
+        'auth': json['auth'] === undefined ? undefined : json['auth'] === null ? null : UpstreamAuthInputFromJSON(json['auth']),
+        'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
+        'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
+        'cache': json['cache'] === undefined ? undefined : json['cache'] === null ? null : CacheSettingsFromJSON(json['cache']),
     };
 }
 

@@ -34,11 +34,11 @@ export interface UpstreamAuthInput {
     /**
      * The user name (USERNAME_PASSWORD).
      */
-    username?: string;
+    username?: string | null;
     /**
      * The password (USERNAME_PASSWORD); never returned. On update, omit it to keep the stored one.
      */
-    password?: string;
+    password?: string | null;
 }
 
 
@@ -62,8 +62,8 @@ export function UpstreamAuthInputFromJSONTyped(json: any, ignoreDiscriminator: b
     return {
         
         'type': AuthTypeFromJSON(json['type']),
-        'username': json['username'] == null ? undefined : json['username'],
-        'password': json['password'] == null ? undefined : json['password'],
+        'username': json['username'] === undefined ? undefined : json['username'] === null ? null : json['username'],
+        'password': json['password'] === undefined ? undefined : json['password'] === null ? null : json['password'],
     };
 }
 
