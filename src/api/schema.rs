@@ -1,9 +1,9 @@
 //! Request values whose rules the OpenAPI document states while the handlers enforce them:
 //! [`Text`] with a [`TextRule`] (a name, an image path, a tag, a position, an ETag, each with
-//! its rule as a `pattern`) and [`Count`] (a page size or limit, with its bounds). The schema tells clients and API fuzzers
-//! the rule, but parsing accepts anything of the right JSON or parameter type: the handler checks
-//! the value and refuses it with a code, the field and a message naming the rule, where a schema
-//! validator would answer with a generic one.
+//! its rule as a `pattern`) and [`Count`] (a page size or limit, with its bounds). The schema
+//! tells clients and API fuzzers the rule, but parsing accepts anything of the right JSON or
+//! parameter type: the handler checks the value and refuses it with a code, the field and a
+//! message naming the rule, where a schema validator would answer with a generic one.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;

@@ -1,7 +1,7 @@
 //! The read models against the event log: the log is folded with the aggregates' own
 //! `evolve` into what every read model should hold (stream summaries, registries, upstream
-//! proxies, repository manifests, tags and Helm charts) and compared table by table. On repair every read
-//! model is rebuilt from the log, and the comparison runs again to confirm it.
+//! proxies, repository manifests, tags and Helm charts) and compared table by table. On repair
+//! every read model is rebuilt from the log, and the comparison runs again to confirm it.
 //!
 //! Projections are written in the append transaction, so a difference means a bug or a hand
 //! edit, never a lag. A server appending during the check moves the log's head; the
