@@ -525,6 +525,17 @@ async fn upstream_proxy_settings_are_validated(app: TestApp) {
             .status,
         404
     );
+    // Credentials are text: a number or a boolean is refused, not turned into a string.
+    for auth in [
+        json!({"type": "USERNAME_PASSWORD", "username": 42, "password": "x"}),
+        json!({"type": "USERNAME_PASSWORD", "username": "u", "password": true}),
+    ] {
+        let body = json!({"key": "p", "package_type": "HELM", "url": "https://x.io", "auth": auth});
+        let response = app
+            .call("POST", "/api/v1/upstream-proxies", Some(body))
+            .await;
+        assert_eq!(response.status, 400, "{auth}: {}", response.text);
+    }
 }
 
 async fn registries_and_proxies_share_one_namespace(app: TestApp) {

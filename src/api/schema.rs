@@ -160,6 +160,10 @@ text_rules! {
     }
     /// A description.
     Description: DescriptionRule { max_length: MAX_DESCRIPTION_LEN, }
+    /// An upstream's user name.
+    Username: UsernameRule { max_length: 255, }
+    /// A secret as given, such as an upstream's password: any text, but text.
+    SecretText: SecretRule {}
     /// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
     IdempotencyKey: IdempotencyKeyRule { pattern: "^[!-~]{1,255}$", }
 }

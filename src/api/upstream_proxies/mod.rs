@@ -57,7 +57,7 @@ fn auth_input(auth: AuthRequest) -> Result<AuthInput, ApiError> {
             }
             Ok(AuthInput::UsernamePassword {
                 username,
-                password: auth.password,
+                password: auth.password.map(|p| p.0),
             })
         }
     }

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Enum, Object};
 use time::OffsetDateTime;
 
 use crate::api::common::PackageTypeDto;
-use crate::api::schema::{Count, Description, Label, Name, RemoteUrlText};
+use crate::api::schema::{Count, Description, Label, Name, RemoteUrlText, SecretText, Username};
 use crate::domain::upstream_proxy::CacheSettings;
 use crate::domain::upstream_proxy::{DockerSource, ProxyAuth, UpstreamProxy};
 use crate::projections::resources::Stored;
@@ -58,11 +58,11 @@ pub struct AuthRequest {
     #[oai(rename = "type")]
     pub auth_type: AuthType,
     /// The user name (USERNAME_PASSWORD).
-    #[oai(validator(max_length = 255), nullable)]
-    pub username: Option<String>,
+    #[oai(nullable)]
+    pub username: Option<Username>,
     /// The password (USERNAME_PASSWORD); never returned. On update, omit it to keep the stored one.
     #[oai(write_only, nullable)]
-    pub password: Option<String>,
+    pub password: Option<SecretText>,
 }
 
 /// Credentials as shown.
