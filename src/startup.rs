@@ -20,7 +20,7 @@ use crate::idle::IdleAcceptor;
 use crate::proxy::PullThrough;
 use crate::registry::{self, ReadCache, RegistryState};
 use crate::secrets::SecretBox;
-use crate::storage::{ABANDONED_UPLOAD_AGE, FsBlobStore};
+use crate::storage::{ABANDONED_UPLOAD_AGE, DirLock, FsBlobStore};
 use crate::{api, console, health, projections};
 
 /// A built, bound, not yet running server.
@@ -32,6 +32,8 @@ pub struct Application {
     authenticator: Arc<Authenticator>,
     registry: Arc<RegistryState>,
     idle_timeout: std::time::Duration,
+    /// Held while serving, so `berth fsck --repair` cannot run beside this server.
+    lock: DirLock,
 }
 
 impl Application {
@@ -54,6 +56,9 @@ impl Application {
         let address = listener.local_addr()?;
         let app = App::new(backend.clone(), secrets);
         let blobs = FsBlobStore::new(&config.data_dir).context("opening blob storage")?;
+        let lock = blobs
+            .lock_shared()
+            .context("a repair (berth fsck --repair) is running on this data directory")?;
         let registry = Arc::new(RegistryState {
             app: app.clone(),
             blobs: blobs.clone(),
@@ -79,6 +84,7 @@ impl Application {
             authenticator,
             registry,
             idle_timeout: config.idle_timeout,
+            lock,
         })
     }
 
@@ -94,6 +100,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let lock = self.lock;
         let store: SharedEventStore = self.backend.store();
         let proxy = self.registry.proxy.clone();
         let app = Route::new()
@@ -110,10 +117,13 @@ impl Application {
             .with(Tracing);
         let acceptor =
             IdleAcceptor::new(TcpAcceptor::from_tokio(self.listener)?, self.idle_timeout);
-        Server::new_with_acceptor(acceptor)
+        let served = Server::new_with_acceptor(acceptor)
             .name("berth")
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
-            .await
+            .await;
+        // The directory is in use until the last request in flight has finished.
+        drop(lock);
+        served
     }
 }
 

@@ -166,3 +166,37 @@ async fn fsck_finds_and_repairs_damage(store: Store) {
     let (code, after) = fsck(store.data_dir(), store.url(), &["--grace", "0s"]);
     assert_eq!(code, 0, "{after:#}");
 }
+
+#[test]
+fn a_repair_refuses_to_run_beside_a_server_and_runs_once_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut server = support::server::TestServer::start(&["--data-dir", data_dir], &[]);
+    let repair = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["fsck", "--repair", "--data-dir", data_dir])
+            .env_remove("DATABASE_URL")
+            .env("BERTH_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let refused = repair();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("needs the servers on this data directory stopped"),
+        "{said}"
+    );
+    // The check alone runs beside the server.
+    let (code, _) = fsck(data_dir, None, &[]);
+    assert_eq!(code, 0);
+
+    assert!(server.terminate());
+    let repaired = repair();
+    assert_eq!(
+        repaired.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+}

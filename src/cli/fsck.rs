@@ -32,7 +32,8 @@ moved to quarantine/ in the data directory (pushing the content again restores i
 leftovers under uploads/ and links to missing blobs are removed, missing links are made \
 again, a manifest whose bytes are gone is deleted with its tags through the event log (actor \
 `fsck`), and read models that disagree with the log are rebuilt. Stop the servers before \
---repair: a running server keeps serving what it cached.
+--repair: a running server keeps serving what it cached, so --repair refuses to run while a server \
+holds the data directory.
 
 Exit codes: 0 clean (or everything found was repaired), 1 problems are left, 2 the check \
 could not run.";
@@ -99,6 +100,13 @@ async fn check(args: &FsckArgs) -> anyhow::Result<fsck::Report> {
         .await
         .with_context(|| format!("opening {}", database.describe()))?;
     let blobs = FsBlobStore::new(&args.store.data_dir).context("opening blob storage")?;
+    let _lock = if args.repair {
+        Some(blobs.lock_exclusive().context(
+            "--repair needs the servers on this data directory stopped; the check alone may run beside them",
+        )?)
+    } else {
+        None
+    };
     eprintln!(
         "checking {} and {}",
         args.store.data_dir.display(),

@@ -9,6 +9,7 @@
 //! uploads/<upload id>/repository            the repository the upload pushes to
 //! repositories/<registry>/<path>/_blobs/<abcdef…>   empty: the repository links that blob
 //! quarantine/<abcdef…>.<unix time>          a blob `berth fsck --repair` found corrupt
+//! .lock                                     shared by running servers, exclusive for a repair
 //! ```
 //! A blob becomes visible only by an atomic rename after its bytes hash to its digest, so a
 //! half-finished or corrupt upload is never served. Links make one stored copy appear in many
@@ -16,6 +17,7 @@
 
 mod fs;
 mod inventory;
+mod lock;
 mod uploads;
 mod writer;
 
@@ -24,6 +26,7 @@ use tokio::io::AsyncRead;
 
 pub use fs::FsBlobStore;
 pub use inventory::{BlobFile, Link, UploadEntry};
+pub use lock::{DirLock, LockError};
 pub use uploads::{ABANDONED_UPLOAD_AGE, UploadError, UploadId, UploadStatus};
 pub use writer::BlobWriter;
 
