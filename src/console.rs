@@ -45,6 +45,7 @@ static ASSETS: &[Asset] = &[
     asset!("upstreams.js"),
     asset!("detail.js"),
     asset!("history.js"),
+    asset!("danger.js"),
 ];
 
 /// What is sent for an asset: its ETag (a hash of its bytes, so a new build never serves a

@@ -5,6 +5,7 @@ import { api, path, query, session } from "./api.js";
 import { h, heading, mount, time } from "./dom.js";
 import { Fields, describedFields, registryOptions, remoteFields, ttlField } from "./fields.js";
 import { upstreamPicker } from "./upstreams.js";
+import { deleteSection } from "./danger.js";
 import { historySection } from "./history.js";
 
 function snippet(title, lines) {
@@ -212,5 +213,11 @@ export async function detailPage(main, kind, name) {
     h("section", {}, h("h2", {}, "Settings"), settings),
     kind === "registry" ? artifacts(name, resource.package_type) : stats(name),
     historySection(collection, name),
+    deleteSection(
+      collection,
+      name,
+      found.etag,
+      kind === "registry" ? "registry" : "upstream proxy",
+    ),
   );
 }

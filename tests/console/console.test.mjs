@@ -286,6 +286,42 @@ test("a registry's page lists the images pushed to it with their tags", async ()
   });
 });
 
+test("a proxy in use cannot be deleted, and deleting after typing the name removes it", async () => {
+  await withConsole(browser, "delete", async (page, berth) => {
+    await berth.api("POST", "/api/v1/upstream-proxies", {
+      key: "dockerhub",
+      package_type: "DOCKER",
+      source: "DOCKER_HUB",
+    });
+    await berth.api("POST", "/api/v1/registries", {
+      name: "team-images",
+      package_type: "DOCKER",
+      upstreams: ["dockerhub"],
+    });
+    await signIn(page, berth);
+    await page.goto(`${berth.url}/#/upstream-proxies/dockerhub`);
+    const confirm = page.getByLabel("Type dockerhub to delete this upstream proxy");
+    const remove = page.getByRole("button", { name: "Delete upstream proxy" });
+    await confirm.fill("dockerhu");
+    assert.equal(await remove.isDisabled(), true);
+    await confirm.fill("dockerhub");
+    await remove.click();
+    await eventually(async () =>
+      assert.match(await errorOf(page, "confirm-delete").textContent(), /team-images/),
+    );
+    assert.equal((await berth.api("GET", "/api/v1/upstream-proxies/dockerhub")).status, 200);
+
+    await page.goto(`${berth.url}/#/registries/team-images`);
+    await page.getByLabel("Type team-images to delete this registry").fill("team-images");
+    await page.getByRole("button", { name: "Delete registry" }).click();
+    await page.getByRole("heading", { name: "Registries", level: 1 }).waitFor();
+    await eventually(async () =>
+      assert.deepEqual(await page.locator("tbody th").allTextContents(), ["dockerhub"]),
+    );
+    assert.equal((await berth.api("GET", "/api/v1/registries/team-images")).status, 404);
+  });
+});
+
 test("the list pages through registries and proxies merged in name order", async () => {
   await withConsole(browser, "paging", async (page, berth) => {
     const names = [];
