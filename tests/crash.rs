@@ -250,11 +250,17 @@ async fn every_left_upload_answers(client: &Pusher, store: &Store) {
     let uploads = store.dir.path().join("uploads");
     for entry in std::fs::read_dir(uploads).unwrap() {
         let path = entry.unwrap().path();
+        // A kill between creating a session's files and writing its repository leaves the name
+        // missing or empty: no client can address that session, and fsck counts it a leftover.
         let Ok(repository) = std::fs::read_to_string(path.join("repository")) else {
             continue;
         };
+        let repository = repository.trim();
+        if repository.is_empty() {
+            continue;
+        }
         let id = path.file_name().unwrap().to_str().unwrap();
-        let location = format!("/v2/{}/blobs/uploads/{id}", repository.trim());
+        let location = format!("/v2/{repository}/blobs/uploads/{id}");
         let status = client
             .send("GET", &location, &[], Vec::new())
             .await
