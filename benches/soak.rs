@@ -420,9 +420,11 @@ async fn main() {
         "uploads or temporary files were left behind"
     );
     // Connections close as the workers stop; the descriptors must come back to where they were
-    // after warm-up (pool connections and the listener stay).
+    // after warm-up (pool connections and the listener stay). A run of seconds is mostly
+    // warm-up, so the pool may still be opening connections then: it gets more room.
+    let room = if measuring { 4 } else { 12 };
     assert!(
-        last.fds <= warm.fds + 4,
+        last.fds <= warm.fds + room,
         "descriptors leaked: {} after warm-up, {} at the end",
         warm.fds,
         last.fds
