@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use support::postgres::TestDatabase;
-use support::server::{TestServer, mint_token};
+use support::push::{Pusher, Store, sha256};
 
 /// The manifest cache the server is started with.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -63,23 +61,13 @@ fn sample(pid: u32, data_dir: &std::path::Path, started: Instant) -> Sample {
     }
 }
 
-fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-/// Bytes that differ per `(worker, i)`, of a size between 16 KiB and 1 MiB.
-fn payload(worker: u64, i: u64) -> Vec<u8> {
-    let size = 16 * 1024 + ((worker * 7919 + i * 104_729) % (1008 * 1024)) as usize;
-    let seed = (worker << 32) ^ i;
-    (0..size)
-        .map(|n| ((n as u64).wrapping_mul(0x9E37_79B9) ^ seed) as u8)
-        .collect()
+/// The layer size of push `i` of worker `w`: between 16 KiB and 1 MiB.
+fn layer_size(worker: u64, i: u64) -> usize {
+    16 * 1024 + ((worker * 7919 + i * 104_729) % (1008 * 1024)) as usize
 }
 
 struct Soak {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+    pusher: Pusher,
     counts: Counts,
     stop: AtomicBool,
 }
@@ -91,23 +79,14 @@ impl Soak {
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        };
-        self.client.request(method, url).bearer_auth(&self.token)
-    }
-
-    /// Sends and expects `status`; counts a failure otherwise.
+    /// Sends a request with the admin token and expects `status`; counts a failure otherwise.
     async fn expect(
         &self,
         what: &str,
-        request: reqwest::RequestBuilder,
+        (method, path, headers, body): (&str, &str, &[(&str, &str)], Vec<u8>),
         status: u16,
     ) -> Option<reqwest::Response> {
-        match request.send().await {
+        match self.pusher.send(method, path, headers, body).await {
             Ok(r) if r.status().as_u16() == status => Some(r),
             Ok(r) => {
                 let got = r.status();
@@ -124,99 +103,39 @@ impl Soak {
         }
     }
 
-    /// A chunked upload (POST, two PATCHes, PUT), then a manifest tagged `tag`.
-    async fn push(&self, repository: &str, tag: &str, layer: Vec<u8>) -> Option<()> {
-        use reqwest::Method;
-        let layer_digest = digest(&layer);
-        let started = self
-            .expect(
-                "start upload",
-                self.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/")),
-                202,
-            )
-            .await?;
-        let mut location = started.headers()["location"].to_str().ok()?.to_owned();
-        let half = layer.len() / 2;
-        for (from, to) in [(0, half), (half, layer.len())] {
-            let patched = self
-                .expect(
-                    "patch upload",
-                    self.request(Method::PATCH, &location)
-                        .header("Content-Type", "application/octet-stream")
-                        .header("Content-Range", format!("{from}-{}", to - 1))
-                        .body(layer[from..to].to_vec()),
-                    202,
-                )
-                .await?;
-            location = patched.headers()["location"].to_str().ok()?.to_owned();
+    /// A chunked layer upload, a config and a manifest tagged `tag`.
+    async fn push(&self, repository: &str, tag: &str, layer_size: usize) -> Option<()> {
+        if self
+            .pusher
+            .push_image(repository, tag, layer_size)
+            .await
+            .is_none()
+        {
+            self.fail("push", format!("{repository}:{tag} was not acknowledged"));
+            return None;
         }
-        let separator = if location.contains('?') { '&' } else { '?' };
-        self.expect(
-            "finish upload",
-            self.request(
-                Method::PUT,
-                &format!("{location}{separator}digest={layer_digest}"),
-            ),
-            201,
-        )
-        .await?;
-        let config =
-            format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#).into_bytes();
-        let config_digest = digest(&config);
-        self.expect(
-            "config",
-            self.request(
-                Method::POST,
-                &format!("/v2/{repository}/blobs/uploads/?digest={config_digest}"),
-            )
-            .body(config.clone()),
-            201,
-        )
-        .await?;
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
-        }))
-        .unwrap();
-        self.expect(
-            "manifest",
-            self.request(Method::PUT, &format!("/v2/{repository}/manifests/{tag}"))
-                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-                .body(manifest),
-            201,
-        )
-        .await?;
         self.counts.pushes.fetch_add(1, Ordering::Relaxed);
         self.counts
             .bytes_pushed
-            .fetch_add(layer.len() as u64, Ordering::Relaxed);
+            .fetch_add(layer_size as u64, Ordering::Relaxed);
         Some(())
     }
 
     /// The manifest of `tag`, then its layer, checked against its digest.
     async fn pull(&self, repository: &str, tag: &str) -> Option<()> {
-        use reqwest::Method;
+        let path = format!("/v2/{repository}/manifests/{tag}");
+        let accept = [("Accept", "application/vnd.oci.image.manifest.v1+json")];
         let manifest = self
-            .expect(
-                "pull manifest",
-                self.request(Method::GET, &format!("/v2/{repository}/manifests/{tag}"))
-                    .header("Accept", "application/vnd.oci.image.manifest.v1+json"),
-                200,
-            )
+            .expect("pull manifest", ("GET", &path, &accept, Vec::new()), 200)
             .await?;
         let manifest: serde_json::Value = manifest.json().await.ok()?;
         let layer = manifest["layers"][0]["digest"].as_str()?.to_owned();
+        let path = format!("/v2/{repository}/blobs/{layer}");
         let blob = self
-            .expect(
-                "pull blob",
-                self.request(Method::GET, &format!("/v2/{repository}/blobs/{layer}")),
-                200,
-            )
+            .expect("pull blob", ("GET", &path, &[], Vec::new()), 200)
             .await?;
         let bytes = blob.bytes().await.ok()?;
-        if digest(&bytes) != layer {
+        if sha256(&bytes) != layer {
             self.fail("pull blob", format!("{layer} served other bytes"));
             return None;
         }
@@ -229,22 +148,23 @@ impl Soak {
 
     /// A create, then reads of the lists, the log and the new registry's history.
     async fn api(&self, i: u64) -> Option<()> {
-        use reqwest::Method;
         let name = format!("api-{i}");
         let body = json!({"name": name, "package_type": if i.is_multiple_of(2) { "DOCKER" } else { "HELM" }, "labels": ["soak"]});
-        self.expect(
-            "create registry",
-            self.request(Method::POST, "/api/v1/registries").json(&body),
-            201,
-        )
-        .await?;
+        let json = [("Content-Type", "application/json")];
+        let create = (
+            "POST",
+            "/api/v1/registries",
+            &json[..],
+            body.to_string().into_bytes(),
+        );
+        self.expect("create registry", create, 201).await?;
         for path in [
             "/api/v1/registries?page_size=20&label=soak".to_owned(),
             "/api/v1/events?limit=50".to_owned(),
             format!("/api/v1/registries/{name}/history"),
             "/api/v1/registries/soak/tags?image=app0".to_owned(),
         ] {
-            self.expect("api read", self.request(Method::GET, &path), 200)
+            self.expect("api read", ("GET", &path, &[], Vec::new()), 200)
                 .await?;
         }
         self.counts.api_calls.fetch_add(5, Ordering::Relaxed);
@@ -259,52 +179,27 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if measuring { 300 } else { 6 });
-    let database = TestDatabase::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_path_buf();
-    let data_dir_text = data_dir.to_str().unwrap().to_owned();
-    let token = mint_token(&data_dir_text, "soak", "admin");
+    let store = Store::new(true).await;
+    let data_dir = store.dir.path().to_path_buf();
     let cache = CACHE_BYTES.to_string();
-    let server = TestServer::start(
-        &[
-            "--data-dir",
-            &data_dir_text,
-            "--database-url",
-            &database.url,
-            "--manifest-cache-bytes",
-            &cache,
-        ],
-        &[("BERTH_LOG", "warn")],
-    );
+    let (server, pusher) = store
+        .serve_with(
+            &["--manifest-cache-bytes", &cache],
+            &[("BERTH_LOG", "warn")],
+        )
+        .await;
     let soak = Arc::new(Soak {
-        client: reqwest::Client::new(),
-        base: server.base_url.clone(),
-        token,
+        pusher,
         counts: Counts::default(),
         stop: AtomicBool::new(false),
     });
-    // On PostgreSQL the server listens before its schema is in place; wait until it is ready.
-    for _ in 0..300 {
-        let ready = soak
-            .client
-            .get(format!("{}/readyz", soak.base))
-            .send()
-            .await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let created = soak
-        .request(reqwest::Method::POST, "/api/v1/registries")
-        .json(&json!({"name": "soak", "package_type": "DOCKER"}))
-        .send()
+    soak.pusher
+        .create_registry("soak", "DOCKER")
         .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+        .expect("create the registry");
     // Something to pull from the first moment.
     for w in 0..2 {
-        soak.push(&format!("soak/app{w}"), "t0", payload(w, 0))
+        soak.push(&format!("soak/app{w}"), "t0", layer_size(w, 0))
             .await
             .expect("seed push");
     }
@@ -320,7 +215,7 @@ async fn main() {
                 soak.push(
                     &format!("soak/app{w}"),
                     &format!("t{}", i % 20),
-                    payload(w, i),
+                    layer_size(w, i),
                 )
                 .await;
             }

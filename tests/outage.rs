@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use berth::config::{DatabaseConfig, Secret};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use support::app::TestApp;
 use support::cluster::Cluster;
+use support::push::sha256 as digest;
 use tokio::sync::Mutex;
 
 /// What the load saw: each request's outcome, by kind.
@@ -33,10 +33,6 @@ struct Tally {
     unexpected: Vec<String>,
     /// Successes after the database came back.
     successes_after: usize,
-}
-
-fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// Requests sent in a loop by several workers, tallied, until told to stop.

@@ -58,11 +58,19 @@ impl Store {
 
     /// Starts `berth serve` on this store and waits until it is ready.
     pub async fn serve(&self) -> (TestServer, Pusher) {
-        let mut env = vec![("BERTH_JWT_SECRET", JWT_SECRET)];
+        self.serve_with(&[], &[]).await
+    }
+
+    /// Starts `berth serve` on this store with more arguments and environment, and waits until
+    /// it is ready.
+    pub async fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> (TestServer, Pusher) {
+        let mut env = [&[("BERTH_JWT_SECRET", JWT_SECRET)], env].concat();
         if let Some(url) = self.url() {
             env.push(("DATABASE_URL", url));
         }
-        let server = TestServer::start(&["--data-dir", self.data_dir()], &env);
+        let mut all = vec!["--data-dir", self.data_dir()];
+        all.extend_from_slice(args);
+        let server = TestServer::start(&all, &env);
         let pusher = Pusher::new(&server.base_url);
         for _ in 0..200 {
             if let Ok(r) = pusher.send("GET", "/readyz", &[], Vec::new()).await
