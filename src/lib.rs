@@ -4,7 +4,7 @@
 //! Crate map (dependencies point inward):
 //! - [`cli`] and [`config`]: flags and environment into typed configuration.
 //! - [`startup`]: binds the listener, opens the store, mounts the routes; [`health`] probes.
-//!   [`idle`] closes connections that stay silent.
+//!   [`idle`] closes connections that stay silent; [`body`] reads request bodies to a limit.
 //! - [`api`]: the REST control plane (poem-openapi); [`auth`]: bearer JWTs and scopes;
 //!   [`console`]: the web console, a browser app on that API.
 //! - [`registry`]: the data plane: the OCI Distribution API under `/v2` and the classic Helm
@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -69,13 +69,13 @@ async fn limit_body<E: poem::Endpoint>(
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if announced.is_some_and(|len| len > MAX_BODY_BYTES) {
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = announced.filter(|&len| len > MAX_BODY_BYTES as u64) {
+        crate::body::drain(request.take_body(), len).await;
         return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response());
     }
-    let bytes = match request.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response()),
+    let Some(bytes) = crate::body::read_limited(request.take_body(), MAX_BODY_BYTES).await else {
+        return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response());
     };
     request.set_body(bytes);
     next.call(request).await.map(IntoResponse::into_response)

@@ -246,10 +246,9 @@ async fn put(
     principal: Option<&Principal>,
     body: Body,
 ) -> RegistryResult<Response> {
-    let bytes = body
-        .into_bytes_limit(MAX_MANIFEST_BYTES)
+    let bytes = crate::body::read_limited(body, MAX_MANIFEST_BYTES)
         .await
-        .map_err(|_| {
+        .ok_or_else(|| {
             RegistryError::new(
                 ErrorCode::TooLarge,
                 format!("a manifest may be at most {MAX_MANIFEST_BYTES} bytes"),

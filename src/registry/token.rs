@@ -160,12 +160,14 @@ async fn read_request(request: &Request, body: Body) -> RegistryResult<TokenRequ
     if request.method() != Method::POST {
         return TokenRequest::parse(query, None, presented);
     }
-    let bytes = body.into_bytes_limit(64 * 1024).await.map_err(|_| {
-        RegistryError::new(
-            ErrorCode::TooLarge,
-            "a token request form may be at most 64 KiB",
-        )
-    })?;
+    let bytes = crate::body::read_limited(body, 64 * 1024)
+        .await
+        .ok_or_else(|| {
+            RegistryError::new(
+                ErrorCode::TooLarge,
+                "a token request form may be at most 64 KiB",
+            )
+        })?;
     TokenRequest::parse(query, Some(&bytes), presented)
 }
 

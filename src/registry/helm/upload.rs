@@ -44,12 +44,11 @@ async fn read_upload(request: &Request, body: Body) -> HelmResult<Upload> {
         .content_type()
         .is_some_and(|c| c.starts_with("multipart/form-data"));
     if !multipart {
-        let chart = body
-            .into_bytes_limit(MAX_CHART_BYTES)
+        let chart = crate::body::read_limited(body, MAX_CHART_BYTES)
             .await
-            .map_err(|_| too_large("chart archive"))?;
+            .ok_or_else(|| too_large("chart archive"))?;
         return Ok(Upload {
-            chart: chart.to_vec(),
+            chart,
             provenance: None,
         });
     }
