@@ -34,6 +34,16 @@ async fn serve_on_an_empty_data_dir_is_ready_on_sqlite() {
     assert!(server.terminate(), "SIGTERM should end serve cleanly");
 }
 
+#[test]
+fn sigterm_as_soon_as_serve_says_it_listens_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    for _ in 0..5 {
+        let mut server = TestServer::start(&["--data-dir", data_dir], &[]);
+        assert!(server.terminate(), "log:\n{}", server.log());
+    }
+}
+
 #[tokio::test]
 async fn serve_is_ready_on_postgres() {
     let db = TestDatabase::create().await;

@@ -254,6 +254,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mirror: args.mirror,
     };
     let app = Application::build(&config).await?;
+    let shutdown = shutdown_signal().context("installing the signal handlers")?;
     let address = app.address();
     tracing::info!(%address, database = %config.database.describe(), "berth started");
     println!("Berth listening on http://{address}");
@@ -267,7 +268,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  token:     {program} token --data-dir {} --sub $USER --scope admin",
         config.data_dir.display()
     );
-    app.run_until(shutdown_signal()).await.context("serving")
+    app.run_until(shutdown).await.context("serving")
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {
