@@ -102,15 +102,20 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let lock = self.lock;
         let store: SharedEventStore = self.backend.store();
-        let proxy = self.registry.proxy.clone();
         let app = Route::new()
             .at("/healthz", get(health::healthz))
             .at("/readyz", get(health::readyz))
             .at("/v2", registry::endpoint(self.registry.clone()))
             .at("/v2/", registry::endpoint(self.registry.clone()))
             .at("/v2/*rest", registry::endpoint(self.registry.clone()))
-            .at("/helm/*rest", registry::helm::endpoint(self.registry))
-            .nest_no_strip("/api", api::routes(self.app, self.authenticator, proxy))
+            .at(
+                "/helm/*rest",
+                registry::helm::endpoint(self.registry.clone()),
+            )
+            .nest_no_strip(
+                "/api",
+                api::routes(self.app, self.authenticator, self.registry),
+            )
             .at("/", console::page())
             .at("/console/:file", console::files())
             .data(store)

@@ -73,6 +73,12 @@ async fn fsck_finds_and_repairs_damage(store: Store) {
     client.create_registry("charts", "HELM").await.unwrap();
     let chart = support::helm::chart("web", "1.0.0", "");
     client.upload_chart("charts", chart).await.unwrap();
+    // What a deleted registry held goes with it, in the read models as in the log's fold.
+    client.create_registry("gone", "DOCKER").await.unwrap();
+    client.push_image("gone/app", "old", 1_000).await.unwrap();
+    let deleted = client.send("DELETE", "/api/v1/registries/gone", &[], Vec::new());
+    assert_eq!(deleted.await.unwrap().status(), 204);
+    client.create_registry("gone", "DOCKER").await.unwrap();
     let layer = bytes_for("team/app:kept", 50_000);
     let layer_digest = sha256(&layer);
     assert!(server.terminate());

@@ -246,7 +246,21 @@ async fn a_version_is_immutable_until_deleted_unless_the_registry_allows_overwri
         "{}",
         changed.text
     );
-    assert_eq!(upload(&app, "scratch", first).await.status, 409);
+    assert_eq!(upload(&app, "scratch", first.clone()).await.status, 409);
+
+    // A registry deleted takes its charts with it: created again, it starts empty.
+    let archive_path = "/helm/charts/charts/web-1.0.0.tgz";
+    assert_eq!(get(&app, archive_path).await.status, 200);
+    let dropped = app.call("DELETE", "/api/v1/registries/charts", None).await;
+    assert_eq!(dropped.status, 204, "{}", dropped.text);
+    helm_registry(&app, "charts").await;
+    assert_eq!(index(&app, "charts").await["entries"], json!({}));
+    assert_eq!(get(&app, archive_path).await.status, 404);
+    assert_eq!(upload(&app, "charts", first.clone()).await.status, 201);
+    assert_eq!(
+        digest(&index(&app, "charts").await),
+        json!(sha256_hex(&first))
+    );
 }
 
 async fn the_index_lists_versions_newest_first_and_honours_etags(app: TestApp) {
@@ -981,6 +995,73 @@ async fn a_helm_proxy_serves_a_static_repository_and_keeps_working_when_it_goes_
     // Proxies take no uploads.
     let refused = upload(&app, "stable", chart("web", "2.0.0", "")).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_proxy_deleted_and_created_again_asks_its_new_remote() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let remote = |name: &'static str| async move {
+        let archive = chart(name, "1.0.0", "");
+        let digest = sha256_hex(&archive);
+        let file = format!("charts/{name}-1.0.0.tgz");
+        let files: [(&str, &[u8]); 1] = [(&file, &archive)];
+        StaticRepository::start(&files, |_| {
+            format!(
+                "apiVersion: v1\nentries:\n  {name}:\n  - {{name: {name}, version: 1.0.0, apiVersion: v2, digest: {digest}, urls: [{file}]}}\n"
+            )
+        })
+        .await
+    };
+    let (old, new) = (remote("old").await, remote("new").await);
+    let proxy = |url: String| {
+        json!({"key": "stable", "package_type": "HELM", "url": url,
+                                     "cache": {"tag_ttl_seconds": 300}})
+    };
+    let upstreams = |list: Value| Some(json!({ "upstreams": list }));
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/upstream-proxies",
+            Some(proxy(old.base.clone())),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    registry(&app, "charts", "HELM", json!({"upstreams": ["stable"]})).await;
+    let listed = index(&app, "charts").await;
+    assert_eq!(versions(&listed, "old"), ["1.0.0"], "{listed}");
+    assert_eq!(
+        get(&app, "/helm/charts/charts/old-1.0.0.tgz").await.status,
+        200
+    );
+
+    let detached = app.call("PATCH", "/api/v1/registries/charts", upstreams(json!([])));
+    assert_eq!(detached.await.status, 200);
+    let deleted = app
+        .call("DELETE", "/api/v1/upstream-proxies/stable", None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/upstream-proxies",
+            Some(proxy(new.base.clone())),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let attached = app.call(
+        "PATCH",
+        "/api/v1/registries/charts",
+        upstreams(json!(["stable"])),
+    );
+    assert_eq!(attached.await.status, 200);
+    // Within the old index's TTL, yet the new remote's index, and nothing of the old cache.
+    let listed = index(&app, "charts").await;
+    assert_eq!(versions(&listed, "new"), ["1.0.0"], "{listed}");
+    assert!(listed["entries"].get("old").is_none(), "{listed}");
+    assert_eq!(
+        get(&app, "/helm/charts/charts/old-1.0.0.tgz").await.status,
+        404
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -524,6 +524,30 @@ async fn a_purge_makes_the_next_pull_ask_the_upstream_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_deleted_and_created_again_fetches_everything_anew() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let (one, two) = (
+        Distribution::start(None).await,
+        Distribution::start(None).await,
+    );
+    let first = push_image(&one.host, "app", "latest", 41, None);
+    let second = push_image(&two.host, "app", "latest", 42, None);
+    custom_proxy(&app, "mirror", &one.host, 300).await;
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
+
+    let deleted = app
+        .call("DELETE", "/api/v1/upstream-proxies/mirror", None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    custom_proxy(&app, "mirror", &two.host, 300).await;
+    // Within the old tag's TTL, yet asked of the new remote: the old cache went with the proxy.
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), second);
+    let (status, code, _) =
+        v2_error(&app, "GET", &format!("/v2/mirror/app/manifests/{first}")).await;
+    assert_eq!((status, code.as_str()), (404, "MANIFEST_UNKNOWN"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mirror_answers_unprefixed_repositories_as_a_docker_daemon_asks() {
     let app = TestApp::spawn_with_mirror(Db::Sqlite, "hub").await;
     let distribution = Distribution::start(None).await;

@@ -27,6 +27,7 @@ on_both_backends!(
     a_public_registry_allows_anonymous_pulls_and_nothing_else,
     oras_pushes_pulls_and_attaches_a_referrer,
     the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed,
+    a_registry_deleted_and_created_again_starts_empty,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -1631,6 +1632,91 @@ async fn the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed(app: Te
         (bad.status, bad.body["field"].as_str()),
         (400, Some("image"))
     );
+}
+
+async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
+    registry(&app, "team").await;
+    let config = br#"{"os":"linux"}"#;
+    let config_digest = push_blob(&app, "team/app", config).await;
+    let first = image_manifest(&config_digest, config.len(), &[], None, None);
+    let ct = [("Content-Type", OCI_MANIFEST)];
+    let put = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/prod",
+        &ct,
+        first.clone(),
+    )
+    .await;
+    assert_eq!(put.status(), 201);
+    // Pulled once, so that this instance caches the tag and the manifest.
+    let pulled = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
+    assert_eq!(pulled.bytes().await.unwrap(), first);
+
+    let deleted = app.call("DELETE", "/api/v1/registries/team", None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let gone = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
+    assert_eq!(error_code(gone).await, "NAME_UNKNOWN");
+
+    registry(&app, "team").await;
+    for path in [
+        "/v2/team/app/manifests/prod".to_owned(),
+        format!("/v2/team/app/manifests/{}", sha256(&first)),
+    ] {
+        let response = send(&app, "GET", &path, &[], Vec::new()).await;
+        assert_eq!(error_code(response).await, "MANIFEST_UNKNOWN", "{path}");
+    }
+    let blob = send(
+        &app,
+        "HEAD",
+        &format!("/v2/team/app/blobs/{config_digest}"),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(blob.status(), 404, "the old life's blob links went with it");
+    let catalog = send(&app, "GET", "/v2/_catalog", &[], Vec::new()).await;
+    let catalog: Value = catalog.json().await.unwrap();
+    assert_eq!(catalog["repositories"], json!([]));
+    let repos = app
+        .call("GET", "/api/v1/registries/team/repositories", None)
+        .await;
+    assert_eq!(repos.body["items"], json!([]));
+    let history_path = "/api/v1/registries/team/tag-history?image=app&tag=prod";
+    let history = app.call("GET", history_path, None).await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    assert_eq!(history.body["digest"], Value::Null, "{}", history.text);
+    let story: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(story, ["TagMoved", "RegistryDeleted"]);
+
+    // The new life takes the same tag, and even the same manifest, from scratch.
+    let config_digest = push_blob(&app, "team/app", config).await;
+    let second = image_manifest(&config_digest, config.len(), &[], None, Some("x/two"));
+    let put = send(
+        &app,
+        "PUT",
+        "/v2/team/app/manifests/prod",
+        &ct,
+        second.clone(),
+    )
+    .await;
+    assert_eq!(put.status(), 201);
+    let pulled = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
+    assert_eq!(pulled.bytes().await.unwrap(), second);
+    let put = send(&app, "PUT", "/v2/team/app/manifests/v1", &ct, first.clone()).await;
+    assert_eq!(
+        put.status(),
+        201,
+        "the first life's manifest is pushed anew"
+    );
+    let history = app.call("GET", history_path, None).await;
+    assert_eq!(history.body["digest"], sha256(&second));
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

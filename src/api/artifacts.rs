@@ -99,7 +99,8 @@ pub struct TagHistory {
     pub tag: String,
     /// The digest the tag pointed to at `as_of` (or now); absent when it did not exist then.
     pub digest: Option<String>,
-    /// Every move and deletion of the tag up to then, oldest first.
+    /// Every move and deletion of the tag up to then, oldest first, with the deletions of the
+    /// registry holding it (which ended it).
     pub items: Vec<EventBody>,
 }
 
@@ -264,8 +265,8 @@ impl ArtifactsApi {
         Ok(ManifestsResponse::Ok(Json(ManifestList { items })))
     }
 
-    /// Where a tag pointed over time: every move and deletion with who and when, and the
-    /// digest it pointed to at `as_of` (or now).
+    /// Where a tag pointed over time: every move and deletion with who and when (a deletion
+    /// of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/registries/:name/tag-history",

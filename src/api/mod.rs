@@ -123,7 +123,7 @@ impl AllowedMethods {
 pub fn routes(
     app: App,
     authenticator: Arc<Authenticator>,
-    proxy: crate::proxy::PullThrough,
+    registry: Arc<crate::registry::RegistryState>,
 ) -> BoxEndpoint<'static> {
     let service = service();
     let json = service.spec();
@@ -143,7 +143,8 @@ pub fn routes(
         .nest("/api/docs", docs)
         .data(authenticator)
         .data(app)
-        .data(proxy)
+        .data(registry.proxy.clone())
+        .data(registry)
         .around(limit_body)
         .catch_all_error(error::normalize)
         .around(move |next, request| {

@@ -2,6 +2,7 @@
 //! bytes are already in storage; the facts about referenced content come from the caller.
 
 use super::{App, AppError, Context};
+use crate::domain::ResourceKind;
 use crate::domain::oci::{Digest, RepositoryName, Tag};
 use crate::domain::repository::{self, ManifestRecord, PushPolicy, RepositoryCommand, decide};
 use crate::event_store::{ExpectedVersion, StoreError, StreamId};
@@ -129,16 +130,19 @@ impl App {
 }
 
 impl App {
-    /// Every change to `tag` in `repository`: the events that moved or deleted it, oldest first.
+    /// Every change to `tag` in `repository`, oldest first: the events that moved or deleted
+    /// it, and the deletions of the registry (or upstream proxy) holding it, which ended it.
     pub async fn tag_history(
         &self,
         repository: &RepositoryName,
         tag: &Tag,
         until: Option<time::OffsetDateTime>,
     ) -> Result<Vec<crate::event_store::RecordedEvent>, AppError> {
+        let store = self.backend.store();
         let stream = StreamId::new(repository::CATEGORY, repository.as_str());
-        let events = self.backend.store().read_stream(&stream, until).await?;
-        Ok(events
+        let mut events: Vec<_> = store
+            .read_stream(&stream, until)
+            .await?
             .into_iter()
             .filter(|event| {
                 crate::domain::stored::from_stored::<repository::RepositoryEvent>(
@@ -152,6 +156,19 @@ impl App {
                     _ => false,
                 })
             })
-            .collect())
+            .collect();
+        // The name may have held a registry in one life and an upstream proxy in another.
+        let holder = repository.registry();
+        for category in [ResourceKind::Registry, ResourceKind::UpstreamProxy].map(|k| k.category())
+        {
+            let holder = StreamId::new(category, holder.as_str());
+            let ends = store.read_stream(&holder, until).await?;
+            events.extend(
+                ends.into_iter()
+                    .filter(|event| repositories::holder_deleted(event).is_some()),
+            );
+        }
+        events.sort_by_key(|event| event.position);
+        Ok(events)
     }
 }

@@ -11,7 +11,7 @@ export function deleteSection(collection, name, etag, noun) {
     id: "confirm-delete",
     label: `Type ${name} to delete this ${noun}`,
     input: h("input", { type: "text", autocomplete: "off", spellcheck: "false" }),
-    hint: "Its history stays in the audit log.",
+    hint: "What it holds goes with it; its history stays in the audit log.",
   });
   const button = h("button", { type: "submit", class: "danger", disabled: true }, `Delete ${noun}`);
   confirmation.input.addEventListener("input", () => {

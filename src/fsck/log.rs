@@ -17,6 +17,7 @@ use crate::domain::stored::from_stored;
 use crate::domain::upstream_proxy::UpstreamProxy;
 use crate::event_store::{Backend, EventFilter, MAX_PAGE, RecordedEvent, StoreError};
 use crate::projections::inventory::{self, ResourceTable};
+use crate::projections::repositories;
 use crate::projections::resources::Document;
 use crate::projections::streams;
 
@@ -121,6 +122,13 @@ fn apply(expected: &mut Expected, event: &RecordedEvent) -> Result<(), StoreErro
         .or_default();
     *summary = (event.stream_version, summary.1 + 1, event.position);
     let name = event.stream.name.clone();
+    if let Some(holder) = repositories::holder_deleted(event) {
+        // Its repositories end with it (see the projection).
+        let prefix = format!("{holder}/");
+        expected
+            .repositories
+            .retain(|name, _| !name.starts_with(&prefix));
+    }
     match event.stream.category.as_str() {
         repository::CATEGORY => {
             let domain: RepositoryEvent =

@@ -1,13 +1,20 @@
 //! `repository_manifests` and `repository_tags`: what each repository holds and where its tags
 //! point, kept from repository events; and the queries the registry answers from them. The
 //! same events keep `helm_charts` (queried in [`super::charts`]).
+//!
+//! A repository lives in the registry or upstream proxy its first component names, and ends
+//! with it: deleting one empties its repositories here, so a registry created again under the
+//! name starts empty. The repositories' streams go on, and their history reads through both.
 
 use async_trait::async_trait;
 
+use super::resources::Document;
 use super::sql::{self, Value};
 use crate::domain::oci::{Digest, RepositoryName, Tag};
+use crate::domain::registry::{Registry, RegistryEvent};
 use crate::domain::repository::{self, ManifestRecord, RepositoryEvent, RepositoryState};
 use crate::domain::stored::from_stored;
+use crate::domain::upstream_proxy::{UpstreamProxy, UpstreamProxyEvent};
 use crate::event_store::{Backend, Projection, ProjectionError, RecordedEvent, StoreError};
 
 /// The projection that keeps both tables.
@@ -19,7 +26,51 @@ struct Change {
     params: Vec<Value>,
 }
 
+/// The registry or upstream proxy whose deletion `event` records, if it records one.
+pub fn holder_deleted(event: &RecordedEvent) -> Option<&str> {
+    let category = event.stream.category.as_str();
+    let (kind, version, payload) = (&event.event_type, event.schema_version, &event.payload);
+    let deleted = if category == Registry::KIND.category() {
+        matches!(
+            from_stored(kind, version, payload),
+            Ok(RegistryEvent::Deleted {})
+        )
+    } else if category == UpstreamProxy::KIND.category() {
+        matches!(
+            from_stored(kind, version, payload),
+            Ok(UpstreamProxyEvent::Deleted {})
+        )
+    } else {
+        false
+    };
+    deleted.then_some(event.stream.name.as_str())
+}
+
+/// Empties the repositories of a deleted registry or proxy: those whose names start with
+/// `$1`, its name and a slash.
+const HOLDINGS_CLEARED: [&str; 3] = [
+    "DELETE FROM helm_charts \
+     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+    "DELETE FROM repository_tags \
+     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+    "DELETE FROM repository_manifests \
+     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+];
+
 fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
+    if let Some(holder) = holder_deleted(event) {
+        let prefix = Value::Text(format!("{holder}/"));
+        return Ok(HOLDINGS_CLEARED
+            .iter()
+            .map(|sql| Change {
+                sql,
+                params: vec![prefix.clone()],
+            })
+            .collect());
+    }
+    if event.stream.category != repository::CATEGORY {
+        return Ok(Vec::new());
+    }
     let repository = Value::Text(event.stream.name.clone());
     let at = Value::Time(event.recorded_at);
     let domain: RepositoryEvent =
@@ -123,9 +174,6 @@ impl Projection for Repositories {
         tx: &tokio_postgres::Transaction<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.stream.category != repository::CATEGORY {
-            return Ok(());
-        }
         for change in changes(event)? {
             let boxed = sql::postgres_params(change.params);
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
@@ -140,9 +188,6 @@ impl Projection for Repositories {
         tx: &rusqlite::Transaction<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.stream.category != repository::CATEGORY {
-            return Ok(());
-        }
         for change in changes(event)? {
             tx.prepare_cached(&change.sql.replace('$', "?"))?.execute(
                 rusqlite::params_from_iter(sql::sqlite_params(change.params)),

@@ -292,6 +292,13 @@ impl PullThrough {
         purged as u64
     }
 
+    /// Forgets what this instance remembers of deleted proxy `key`: its tag confirmations and
+    /// its remote Helm index, so that a proxy created again under the key asks its own remote.
+    pub async fn forget(&self, key: &str) {
+        self.purge_tags(key).await;
+        self.helm_indexes.invalidate(key).await;
+    }
+
     /// Proxy `key`'s counts since this instance started.
     pub fn stats(&self, key: &str) -> Snapshot {
         self.stats.snapshot(key)

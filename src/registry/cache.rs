@@ -1,7 +1,8 @@
 //! Hot reads: manifests by digest, tag resolutions and rendered Helm indexes, cached in memory
 //! (moka) and kept true by the event log. A follower reads repository events as they are
 //! committed, by this process or any other on the same database, and drops what they change;
-//! a process's own pushes also drop their entries at once, so it reads its own writes.
+//! a process's own pushes also drop their entries at once, so it reads its own writes. A
+//! registry or upstream proxy deleted drops everything, since all its repositories go with it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use crate::domain::oci::{Digest, RepositoryName, Tag};
 use crate::domain::repository::{self, RepositoryEvent};
 use crate::domain::stored::from_stored;
 use crate::event_store::{EventFilter, RecordedEvent};
+use crate::projections::repositories;
 
 /// A manifest ready to serve.
 #[derive(Debug, Clone)]
@@ -204,8 +206,21 @@ impl ReadCache {
         self.indexes.invalidate(registry).await;
     }
 
+    /// Drops what a deleted registry or upstream proxy held. Deletions are rare enough that
+    /// dropping every entry beats tracking which belong to it.
+    pub fn forget_all(&self) {
+        self.bump();
+        self.manifests.invalidate_all();
+        self.tags.invalidate_all();
+        self.indexes.invalidate_all();
+    }
+
     /// Drops what one recorded event changes.
     pub async fn apply(&self, event: &RecordedEvent) {
+        if repositories::holder_deleted(event).is_some() {
+            self.forget_all();
+            return;
+        }
         if event.stream.category != repository::CATEGORY {
             return;
         }
@@ -241,10 +256,7 @@ impl ReadCache {
                 }
             };
             cache.following.store(true, Ordering::Release);
-            let filter = EventFilter {
-                category: Some(repository::CATEGORY.to_owned()),
-                ..Default::default()
-            };
+            let filter = EventFilter::default();
             let mut events = Box::pin(crate::app::follow(app, start, filter));
             while let Some(event) = events.next().await {
                 cache.apply(&event).await;

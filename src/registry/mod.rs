@@ -31,7 +31,7 @@ use crate::domain::{PackageType, ResourceName};
 use crate::projections::resources::Stored;
 use crate::proxy::{ProxyError, PullThrough, Upstream};
 use crate::request_id::RequestId;
-use crate::storage::FsBlobStore;
+use crate::storage::{BlobStore, FsBlobStore};
 use access::Action;
 pub use cache::{CachedDocument, ReadCache};
 use errcode::{ErrorCode, RegistryError, RegistryResult};
@@ -56,6 +56,20 @@ pub struct RegistryState {
     /// The Docker upstream proxy that also answers repositories outside every registry and
     /// proxy (`/v2/library/nginx/…`), as a registry mirror for Docker daemons and containerd.
     pub mirror: Option<ResourceName>,
+}
+
+impl RegistryState {
+    /// Forgets what a deleted registry or upstream proxy held, on this instance and before the
+    /// deletion is answered: cached reads, what the proxy remembers of its remote and the links of its
+    /// repositories. Its read-model rows went with the deletion's event, and the log's
+    /// follower drops the caches of every other instance.
+    pub async fn forget_holder(&self, holder: &ResourceName) {
+        self.cache.forget_all();
+        self.proxy.forget(holder.as_str()).await;
+        if let Err(e) = self.blobs.unlink_all(holder).await {
+            tracing::warn!(%holder, error = %e, "removing the blob links of a deleted holder failed");
+        }
+    }
 }
 
 /// What the first component of a repository name is.

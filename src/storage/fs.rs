@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::inventory::PUT_PREFIX;
 use super::uploads::Sessions;
 use super::{BlobReader, BlobStore, StorageError};
+use crate::domain::ResourceName;
 use crate::domain::oci::{Digest, RepositoryName};
 
 /// Blobs, uploads and links under one directory.
@@ -141,6 +142,16 @@ impl BlobStore for FsBlobStore {
         match tokio::fs::remove_file(self.link_path(repository, digest)).await {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn unlink_all(&self, holder: &ResourceName) -> Result<(), StorageError> {
+        // Names are validated: a holder is one path component, never "." or "..".
+        let dir = self.root.join("repositories").join(holder.as_str());
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -30,6 +30,7 @@ pub use lock::{DirLock, LockError};
 pub use uploads::{ABANDONED_UPLOAD_AGE, UploadError, UploadId, UploadStatus};
 pub use writer::BlobWriter;
 
+use crate::domain::ResourceName;
 use crate::domain::oci::{Digest, RepositoryName};
 
 /// A storage failure.
@@ -89,6 +90,10 @@ pub trait BlobStore: Send + Sync + 'static {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, StorageError>;
+
+    /// Removes every link of the repositories of `holder`, a deleted registry or upstream
+    /// proxy. The blobs stay: other repositories may link them.
+    async fn unlink_all(&self, holder: &ResourceName) -> Result<(), StorageError>;
 
     /// Whether any repository of the same registry as `repository` links `digest`.
     async fn linked_in_registry(

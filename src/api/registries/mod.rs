@@ -1,5 +1,7 @@
 //! `/api/v1/registries`: create, list, read, change and delete artifact registries.
 
+use std::sync::Arc;
+
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
@@ -20,6 +22,7 @@ use crate::app::{App, NewRegistry, RegistryChanges};
 use crate::auth::Scope;
 use crate::domain::registry::Registry;
 use crate::projections::resources::Stored;
+use crate::registry::RegistryState;
 
 /// The registries resource.
 pub struct RegistriesApi;
@@ -193,7 +196,8 @@ impl RegistriesApi {
             .await?))
     }
 
-    /// Delete a registry.
+    /// Delete a registry and what it holds: its images and charts go with it, and a registry
+    /// created again under the name starts empty. Its history stays in the audit log.
     #[oai(
         path = "/registries/:name",
         method = "delete",
@@ -204,6 +208,7 @@ impl RegistriesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// The registry's name.
         name: Path<Name>,
         /// Only delete it if it is still at this version (412 otherwise).
@@ -214,6 +219,7 @@ impl RegistriesApi {
         let name = common::name("name", &name)?;
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_registry(&ctx, &name, if_match).await?;
+        registry.forget_holder(&name).await;
         Ok(DeletedRegistry::Deleted)
     }
 }

@@ -1,6 +1,8 @@
 //! `/api/v1/upstream-proxies`: create, list, read, change and delete upstream proxies.
 //! Passwords are accepted on input and never returned: responses say `password_set`.
 
+use std::sync::Arc;
+
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
@@ -23,6 +25,7 @@ use crate::domain::RemoteUrl;
 use crate::domain::upstream_proxy::{CacheSettings, UpstreamProxy};
 use crate::projections::resources::Stored;
 use crate::proxy::PullThrough;
+use crate::registry::RegistryState;
 
 fn url(value: Option<&str>) -> Result<Option<RemoteUrl>, ApiError> {
     value
@@ -268,7 +271,8 @@ impl UpstreamProxiesApi {
             .await?))
     }
 
-    /// Delete an upstream proxy (refused while a registry lists it).
+    /// Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy
+    /// created again under the key fetches everything anew. Its history stays in the audit log.
     #[oai(
         path = "/upstream-proxies/:key",
         method = "delete",
@@ -279,6 +283,7 @@ impl UpstreamProxiesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// The proxy's key.
         key: Path<Name>,
         /// Only delete it if it is still at this version (412 otherwise).
@@ -289,6 +294,7 @@ impl UpstreamProxiesApi {
         let key = common::name("key", &key)?;
         let if_match = common::if_match(if_match.as_deref())?;
         app.delete_upstream_proxy(&ctx, &key, if_match).await?;
+        registry.forget_holder(&key).await;
         Ok(DeletedUpstreamProxy::Deleted)
     }
 

@@ -383,7 +383,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> None:
-        """Delete a registry.
+        """Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
 
 
         :param name: The registry's name. (required)
@@ -463,7 +463,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> ApiResponse[None]:
-        """Delete a registry.
+        """Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
 
 
         :param name: The registry's name. (required)
@@ -543,7 +543,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> RESTResponseType:
-        """Delete a registry.
+        """Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
 
 
         :param name: The registry's name. (required)
@@ -1020,7 +1020,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> TagHistory:
-        """Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+        """Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
 
 
         :param name: The registry's name. (required)
@@ -1108,7 +1108,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> ApiResponse[TagHistory]:
-        """Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+        """Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
 
 
         :param name: The registry's name. (required)
@@ -1196,7 +1196,7 @@ class RegistriesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> RESTResponseType:
-        """Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+        """Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
 
 
         :param name: The registry's name. (required)

@@ -381,7 +381,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> None:
-        """Delete an upstream proxy (refused while a registry lists it).
+        """Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
 
 
         :param key: The proxy's key. (required)
@@ -461,7 +461,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> ApiResponse[None]:
-        """Delete an upstream proxy (refused while a registry lists it).
+        """Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
 
 
         :param key: The proxy's key. (required)
@@ -541,7 +541,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> RESTResponseType:
-        """Delete an upstream proxy (refused while a registry lists it).
+        """Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
 
 
         :param key: The proxy's key. (required)

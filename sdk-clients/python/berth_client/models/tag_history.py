@@ -31,7 +31,7 @@ class TagHistory(BaseModel):
     repository: StrictStr = Field(description="The repository.")
     tag: StrictStr = Field(description="The tag.")
     digest: Optional[StrictStr] = Field(default=None, description="The digest the tag pointed to at `as_of` (or now); absent when it did not exist then.")
-    items: List[Event] = Field(description="Every move and deletion of the tag up to then, oldest first.")
+    items: List[Event] = Field(description="Every move and deletion of the tag up to then, oldest first, with the deletions of the registry holding it (which ended it).")
     __properties: ClassVar[List[str]] = ["repository", "tag", "digest", "items"]
 
     model_config = ConfigDict(

@@ -250,7 +250,7 @@ export interface RegistriesApiInterface {
 
     /**
      * 
-     * @summary Delete a registry.
+     * @summary Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
      * @param {string} name The registry\&#39;s name.
      * @param {string} [ifMatch] Only delete it if it is still at this version (412 otherwise).
      * @param {*} [options] Override http request option.
@@ -260,7 +260,7 @@ export interface RegistriesApiInterface {
     deleteRegistryRaw(requestParameters: DeleteRegistryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<void>>;
 
     /**
-     * Delete a registry.
+     * Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
      */
     deleteRegistry(requestParameters: DeleteRegistryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<void>;
 
@@ -304,7 +304,7 @@ export interface RegistriesApiInterface {
 
     /**
      * 
-     * @summary Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+     * @summary Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
      * @param {string} name The registry\&#39;s name.
      * @param {string} image The image path within the registry, e.g. &#x60;api/server&#x60;.
      * @param {string} tag The tag.
@@ -316,7 +316,7 @@ export interface RegistriesApiInterface {
     getTagHistoryRaw(requestParameters: GetTagHistoryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<TagHistory>>;
 
     /**
-     * Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+     * Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
      */
     getTagHistory(requestParameters: GetTagHistoryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<TagHistory>;
 
@@ -561,7 +561,7 @@ export class RegistriesApi extends runtime.BaseAPI implements RegistriesApiInter
     }
 
     /**
-     * Delete a registry.
+     * Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
      */
     async deleteRegistryRaw(requestParameters: DeleteRegistryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<void>> {
         const requestOptions = await this.deleteRegistryRequestOpts(requestParameters);
@@ -571,7 +571,7 @@ export class RegistriesApi extends runtime.BaseAPI implements RegistriesApiInter
     }
 
     /**
-     * Delete a registry.
+     * Delete a registry and what it holds: its images and charts go with it, and a registry created again under the name starts empty. Its history stays in the audit log.
      */
     async deleteRegistry(requestParameters: DeleteRegistryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<void> {
         await this.deleteRegistryRaw(requestParameters, initOverrides);
@@ -700,7 +700,7 @@ export class RegistriesApi extends runtime.BaseAPI implements RegistriesApiInter
     }
 
     /**
-     * Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+     * Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
      */
     async getTagHistoryRaw(requestParameters: GetTagHistoryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<TagHistory>> {
         const requestOptions = await this.getTagHistoryRequestOpts(requestParameters);
@@ -710,7 +710,7 @@ export class RegistriesApi extends runtime.BaseAPI implements RegistriesApiInter
     }
 
     /**
-     * Where a tag pointed over time: every move and deletion with who and when, and the digest it pointed to at `as_of` (or now).
+     * Where a tag pointed over time: every move and deletion with who and when (a deletion of the registry ends the tag too), and the digest it pointed to at `as_of` (or now).
      */
     async getTagHistory(requestParameters: GetTagHistoryRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<TagHistory> {
         const response = await this.getTagHistoryRaw(requestParameters, initOverrides);

@@ -206,7 +206,7 @@ export interface UpstreamProxiesApiInterface {
 
     /**
      * 
-     * @summary Delete an upstream proxy (refused while a registry lists it).
+     * @summary Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
      * @param {string} key The proxy\&#39;s key.
      * @param {string} [ifMatch] Only delete it if it is still at this version (412 otherwise).
      * @param {*} [options] Override http request option.
@@ -216,7 +216,7 @@ export interface UpstreamProxiesApiInterface {
     deleteUpstreamProxyRaw(requestParameters: DeleteUpstreamProxyRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<void>>;
 
     /**
-     * Delete an upstream proxy (refused while a registry lists it).
+     * Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
      */
     deleteUpstreamProxy(requestParameters: DeleteUpstreamProxyRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<void>;
 
@@ -461,7 +461,7 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
     }
 
     /**
-     * Delete an upstream proxy (refused while a registry lists it).
+     * Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
      */
     async deleteUpstreamProxyRaw(requestParameters: DeleteUpstreamProxyRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<void>> {
         const requestOptions = await this.deleteUpstreamProxyRequestOpts(requestParameters);
@@ -471,7 +471,7 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
     }
 
     /**
-     * Delete an upstream proxy (refused while a registry lists it).
+     * Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy created again under the key fetches everything anew. Its history stays in the audit log.
      */
     async deleteUpstreamProxy(requestParameters: DeleteUpstreamProxyRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<void> {
         await this.deleteUpstreamProxyRaw(requestParameters, initOverrides);

@@ -40,7 +40,8 @@ export interface TagHistory {
      */
     digest?: string;
     /**
-     * Every move and deletion of the tag up to then, oldest first.
+     * Every move and deletion of the tag up to then, oldest first, with the deletions of the
+     * registry holding it (which ended it).
      */
     items: Array<Event>;
 }
