@@ -265,12 +265,16 @@ async fn a_moved_upstream_tag_is_seen_after_the_ttl_and_not_before() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let distribution = Distribution::start(None).await;
     let first = push_image(&distribution.host, "app", "latest", 1, None);
-    custom_proxy(&app, "mirror", &distribution.host, 2).await;
+    // Room for a push and a pull by real clients within the TTL on a loaded machine.
+    let ttl = Duration::from_secs(6);
+    custom_proxy(&app, "mirror", &distribution.host, ttl.as_secs() as u32).await;
     assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
+    let confirmed = std::time::Instant::now();
     let second = push_image(&distribution.host, "app", "latest", 2, None);
     assert_ne!(first, second);
     assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = confirmed + ttl + Duration::from_millis(100);
+    tokio::time::sleep(expired.saturating_duration_since(std::time::Instant::now())).await;
     assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), second);
     // The old content stays pullable by digest.
     assert_eq!(
