@@ -808,7 +808,8 @@ async fn helm_v4_uses_the_classic_repository_and_oci() {
 struct StaticRepository {
     child: std::process::Child,
     base: String,
-    _dir: tempfile::TempDir,
+    /// What it serves.
+    dir: tempfile::TempDir,
 }
 
 impl Drop for StaticRepository {
@@ -847,11 +848,7 @@ impl StaticRepository {
             .unwrap();
         for _ in 0..200 {
             if reqwest::get(format!("{base}/index.yaml")).await.is_ok() {
-                return Self {
-                    child,
-                    base,
-                    _dir: dir,
-                };
+                return Self { child, base, dir };
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
@@ -998,7 +995,7 @@ async fn a_helm_proxy_serves_a_static_repository_and_keeps_working_when_it_goes_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helm_proxy_deleted_and_created_again_asks_its_new_remote() {
+async fn a_helm_proxy_purged_or_deleted_and_created_again_asks_its_remote_anew() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let remote = |name: &'static str| async move {
         let archive = chart(name, "1.0.0", "");
@@ -1033,6 +1030,27 @@ async fn a_helm_proxy_deleted_and_created_again_asks_its_new_remote() {
         get(&app, "/helm/charts/charts/old-1.0.0.tgz").await.status,
         200
     );
+
+    // The remote gains a version: within the TTL the cached index stands, until a purge.
+    let later = chart("old", "2.0.0", "");
+    write(&old.dir.path().join("charts/old-2.0.0.tgz"), &later);
+    let listing = std::fs::read_to_string(old.dir.path().join("index.yaml")).unwrap();
+    let added = format!(
+        "  - {{name: old, version: 2.0.0, apiVersion: v2, digest: {}, urls: [charts/old-2.0.0.tgz]}}\n",
+        sha256_hex(&later)
+    );
+    write(
+        &old.dir.path().join("index.yaml"),
+        (listing + &added).as_bytes(),
+    );
+    assert_eq!(versions(&index(&app, "charts").await, "old"), ["1.0.0"]);
+    let purged = app
+        .call("POST", "/api/v1/upstream-proxies/stable/purge", None)
+        .await;
+    assert_eq!(purged.status, 200, "{}", purged.text);
+    // A remote's versions keep the remote's order.
+    let listed = index(&app, "charts").await;
+    assert_eq!(versions(&listed, "old"), ["1.0.0", "2.0.0"], "{listed}");
 
     let detached = app.call("PATCH", "/api/v1/registries/charts", upstreams(json!([])));
     assert_eq!(detached.await.status, 200);

@@ -101,8 +101,8 @@ function artifacts(name, packageType) {
   return h("section", {}, h("h2", {}, helm ? "Charts" : "Images"), status, list);
 }
 
-/** A proxy's cache figures on this instance. */
-function stats(key) {
+/** A proxy's cache figures on this instance, and a purge of what it trusts without asking. */
+function stats(key, packageType) {
   const target = h("div", {}, h("p", { class: "status" }, "Loading…"));
   api("GET", path`/api/v1/upstream-proxies/${key}/stats`)
     .then(({ body }) => {
@@ -123,7 +123,32 @@ function stats(key) {
       );
     })
     .catch((e) => mount(target, h("p", { class: "status" }, e.message)));
-  return h("section", {}, h("h2", {}, "Cache"), target);
+  const said = h("p", { class: "status", role: "status" });
+  const helm = packageType === "HELM";
+  const purge = h("button", { type: "button" }, helm ? "Purge cached index" : "Purge cached tags");
+  purge.addEventListener("click", async () => {
+    purge.disabled = true;
+    said.className = "status";
+    try {
+      const { body } = await api("POST", path`/api/v1/upstream-proxies/${key}/purge`);
+      said.textContent = helm
+        ? "Purged: the remote's index is asked for again at the next pull."
+        : `Purged ${body.purged_tags} cached tags: each is asked of the remote again at its next pull.`;
+    } catch (e) {
+      said.className = "form-error";
+      said.textContent = e.message;
+    } finally {
+      purge.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Cache"),
+    target,
+    h("div", { class: "actions" }, purge),
+    said,
+  );
 }
 
 /** The editable settings of a registry. */
@@ -211,7 +236,9 @@ export async function detailPage(main, kind, name) {
     ),
     usage(kind, resource),
     h("section", {}, h("h2", {}, "Settings"), settings),
-    kind === "registry" ? artifacts(name, resource.package_type) : stats(name),
+    kind === "registry"
+      ? artifacts(name, resource.package_type)
+      : stats(name, resource.package_type),
     historySection(collection, name),
     deleteSection(
       collection,

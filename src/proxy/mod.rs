@@ -281,22 +281,18 @@ impl PullThrough {
         Ok(Some(response))
     }
 
-    /// Forgets when proxy `key`'s cached tags were last confirmed, so that each is asked for
-    /// again at its next pull; returns how many there were.
-    pub async fn purge_tags(&self, key: &str) -> u64 {
+    /// Forgets when proxy `key`'s cached tags were last confirmed, and its remote Helm index,
+    /// so that each is asked of the remote again at its next pull; returns how many tags there
+    /// were. A proxy deleted is purged too, so that one created again under the key asks its
+    /// own remote.
+    pub async fn purge(&self, key: &str) -> u64 {
         let purged = self.confirmed.iter().filter(|(k, _)| k.0 == key).count();
+        self.helm_indexes.invalidate(key).await;
         let key = key.to_owned();
         // Invalidation closures are enabled on this cache.
         let _ = self.confirmed.invalidate_entries_if(move |k, _| k.0 == key);
         self.confirmed.run_pending_tasks().await;
         purged as u64
-    }
-
-    /// Forgets what this instance remembers of deleted proxy `key`: its tag confirmations and
-    /// its remote Helm index, so that a proxy created again under the key asks its own remote.
-    pub async fn forget(&self, key: &str) {
-        self.purge_tags(key).await;
-        self.helm_indexes.invalidate(key).await;
     }
 
     /// Proxy `key`'s counts since this instance started.

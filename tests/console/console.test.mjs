@@ -136,6 +136,11 @@ test("upstream proxies are created for Docker Hub with credentials and for a Hel
       username: "ci-bot",
       password_set: true,
     });
+    // Nothing is cached yet, and the purge says so in the API's count.
+    await page.getByRole("button", { name: "Purge cached tags" }).click();
+    await eventually(async () =>
+      assert.match(await page.getByRole("status").textContent(), /^Purged 0 cached tags/),
+    );
 
     await page.goto(`${berth.url}/#/new/upstream-proxy`);
     await page.getByLabel("Helm").check();
@@ -158,6 +163,10 @@ test("upstream proxies are created for Docker Hub with credentials and for a Hel
     assert.equal(helm.body.package_type, "HELM");
     assert.equal(helm.body.url, "https://charts.example.com/stable");
     assert.equal(helm.body.auth.type, "ANONYMOUS");
+    await page.getByRole("button", { name: "Purge cached index" }).click();
+    await eventually(async () =>
+      assert.match(await page.getByRole("status").textContent(), /remote's index is asked for/),
+    );
   });
 });
 

@@ -328,8 +328,8 @@ impl UpstreamProxiesApi {
         })))
     }
 
-    /// Purge an upstream proxy's cached tags: each is asked of the remote again at its next
-    /// pull. Content by digest stays cached.
+    /// Purge an upstream proxy's cached tags (a Helm proxy's cached index): each is asked of
+    /// the remote again at its next pull. Content by digest stays cached.
     #[oai(
         path = "/upstream-proxies/:key/purge",
         method = "post",
@@ -346,7 +346,7 @@ impl UpstreamProxiesApi {
     ) -> Result<PurgeResponse, ApiError> {
         auth.context(Scope::RegistryWrite, &request_id)?;
         let stored = app.upstream_proxy(&common::name("key", &key)?).await?;
-        let purged_tags = proxy.purge_tags(stored.doc.key.as_str()).await;
+        let purged_tags = proxy.purge(stored.doc.key.as_str()).await;
         Ok(PurgeResponse::Ok(Json(PurgeResult { purged_tags })))
     }
 }

@@ -313,7 +313,8 @@ pub enum StatsResponse {
 /// What a purge did.
 #[derive(Debug, Clone, Object)]
 pub struct PurgeResult {
-    /// Cached tags that will be asked of the remote again.
+    /// Cached tags that will be asked of the remote again (a Helm proxy's index is dropped
+    /// besides).
     pub purged_tags: u64,
 }
 

@@ -1695,7 +1695,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> PurgeResult:
-        """Purge an upstream proxy's cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+        """Purge an upstream proxy's cached tags (a Helm proxy's cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
 
 
         :param key: The proxy's key. (required)
@@ -1771,7 +1771,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> ApiResponse[PurgeResult]:
-        """Purge an upstream proxy's cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+        """Purge an upstream proxy's cached tags (a Helm proxy's cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
 
 
         :param key: The proxy's key. (required)
@@ -1847,7 +1847,7 @@ class UpstreamProxiesApi:
         _headers: Optional[Dict[StrictStr, Any]] = None,
         _host_index: Annotated[StrictInt, Field(ge=0, le=0)] = 0,
     ) -> RESTResponseType:
-        """Purge an upstream proxy's cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+        """Purge an upstream proxy's cached tags (a Helm proxy's cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
 
 
         :param key: The proxy's key. (required)

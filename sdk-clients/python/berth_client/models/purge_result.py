@@ -27,7 +27,7 @@ class PurgeResult(BaseModel):
     """
     What a purge did.
     """ # noqa: E501
-    purged_tags: StrictInt = Field(description="Cached tags that will be asked of the remote again.")
+    purged_tags: StrictInt = Field(description="Cached tags that will be asked of the remote again (a Helm proxy's index is dropped besides).")
     __properties: ClassVar[List[str]] = ["purged_tags"]
 
     model_config = ConfigDict(

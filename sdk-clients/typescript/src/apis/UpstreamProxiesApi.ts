@@ -315,7 +315,7 @@ export interface UpstreamProxiesApiInterface {
 
     /**
      * 
-     * @summary Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     * @summary Purge an upstream proxy\'s cached tags (a Helm proxy\'s cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
      * @param {string} key The proxy\&#39;s key.
      * @param {*} [options] Override http request option.
      * @throws {RequiredError}
@@ -324,7 +324,7 @@ export interface UpstreamProxiesApiInterface {
     purgeUpstreamProxyTagsRaw(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<PurgeResult>>;
 
     /**
-     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     * Purge an upstream proxy\'s cached tags (a Helm proxy\'s cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
      */
     purgeUpstreamProxyTags(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<PurgeResult>;
 
@@ -700,7 +700,7 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
     }
 
     /**
-     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     * Purge an upstream proxy\'s cached tags (a Helm proxy\'s cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
      */
     async purgeUpstreamProxyTagsRaw(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<PurgeResult>> {
         const requestOptions = await this.purgeUpstreamProxyTagsRequestOpts(requestParameters);
@@ -710,7 +710,7 @@ export class UpstreamProxiesApi extends runtime.BaseAPI implements UpstreamProxi
     }
 
     /**
-     * Purge an upstream proxy\'s cached tags: each is asked of the remote again at its next pull. Content by digest stays cached.
+     * Purge an upstream proxy\'s cached tags (a Helm proxy\'s cached index): each is asked of the remote again at its next pull. Content by digest stays cached.
      */
     async purgeUpstreamProxyTags(requestParameters: PurgeUpstreamProxyTagsRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<PurgeResult> {
         const response = await this.purgeUpstreamProxyTagsRaw(requestParameters, initOverrides);

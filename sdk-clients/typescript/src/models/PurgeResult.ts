@@ -20,7 +20,8 @@ import { mapValues } from '../runtime';
  */
 export interface PurgeResult {
     /**
-     * Cached tags that will be asked of the remote again.
+     * Cached tags that will be asked of the remote again (a Helm proxy's index is dropped
+     * besides).
      */
     purgedTags: number;
 }
