@@ -995,7 +995,7 @@ async fn a_helm_proxy_serves_a_static_repository_and_keeps_working_when_it_goes_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helm_proxy_purged_or_deleted_and_created_again_asks_its_remote_anew() {
+async fn a_helm_proxy_purged_moved_or_created_again_asks_its_remote_anew() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let remote = |name: &'static str| async move {
         let archive = chart(name, "1.0.0", "");
@@ -1052,6 +1052,24 @@ async fn a_helm_proxy_purged_or_deleted_and_created_again_asks_its_remote_anew()
     let listed = index(&app, "charts").await;
     assert_eq!(versions(&listed, "old"), ["1.0.0", "2.0.0"], "{listed}");
 
+    // Moved to another remote: within the TTL, yet that remote's index.
+    let moved = app
+        .call(
+            "PATCH",
+            "/api/v1/upstream-proxies/stable",
+            Some(json!({"url": new.base})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let listed = index(&app, "charts").await;
+    assert_eq!(versions(&listed, "new"), ["1.0.0"], "{listed}");
+    assert!(listed["entries"].get("old").is_none(), "{listed}");
+    assert_eq!(
+        get(&app, "/helm/charts/charts/new-1.0.0.tgz").await.status,
+        200
+    );
+
+    // Deleted and created again on the first remote: nothing of the cache is left.
     let detached = app.call("PATCH", "/api/v1/registries/charts", upstreams(json!([])));
     assert_eq!(detached.await.status, 200);
     let deleted = app
@@ -1062,7 +1080,7 @@ async fn a_helm_proxy_purged_or_deleted_and_created_again_asks_its_remote_anew()
         .call(
             "POST",
             "/api/v1/upstream-proxies",
-            Some(proxy(new.base.clone())),
+            Some(proxy(old.base.clone())),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -1072,12 +1090,11 @@ async fn a_helm_proxy_purged_or_deleted_and_created_again_asks_its_remote_anew()
         upstreams(json!(["stable"])),
     );
     assert_eq!(attached.await.status, 200);
-    // Within the old index's TTL, yet the new remote's index, and nothing of the old cache.
     let listed = index(&app, "charts").await;
-    assert_eq!(versions(&listed, "new"), ["1.0.0"], "{listed}");
-    assert!(listed["entries"].get("old").is_none(), "{listed}");
+    assert_eq!(versions(&listed, "old"), ["1.0.0", "2.0.0"], "{listed}");
+    assert!(listed["entries"].get("new").is_none(), "{listed}");
     assert_eq!(
-        get(&app, "/helm/charts/charts/old-1.0.0.tgz").await.status,
+        get(&app, "/helm/charts/charts/new-1.0.0.tgz").await.status,
         404
     );
 }

@@ -528,7 +528,7 @@ async fn a_purge_makes_the_next_pull_ask_the_upstream_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proxy_deleted_and_created_again_fetches_everything_anew() {
+async fn a_proxy_moved_to_another_remote_or_created_again_asks_it_anew() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let (one, two) = (
         Distribution::start(None).await,
@@ -539,16 +539,27 @@ async fn a_proxy_deleted_and_created_again_fetches_everything_anew() {
     custom_proxy(&app, "mirror", &one.host, 300).await;
     assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
 
+    // Within the tag's TTL, yet asked of the remote the proxy now names.
+    let moved = app
+        .call(
+            "PATCH",
+            "/api/v1/upstream-proxies/mirror",
+            Some(json!({"url": format!("http://{}", two.host)})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), second);
+
     let deleted = app
         .call("DELETE", "/api/v1/upstream-proxies/mirror", None)
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
-    custom_proxy(&app, "mirror", &two.host, 300).await;
-    // Within the old tag's TTL, yet asked of the new remote: the old cache went with the proxy.
-    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), second);
+    custom_proxy(&app, "mirror", &one.host, 300).await;
+    // The cache went with the proxy: what only the other remote has is not served.
     let (status, code, _) =
-        v2_error(&app, "GET", &format!("/v2/mirror/app/manifests/{first}")).await;
+        v2_error(&app, "GET", &format!("/v2/mirror/app/manifests/{second}")).await;
     assert_eq!((status, code.as_str()), (404, "MANIFEST_UNKNOWN"));
+    assert_eq!(pull(&app, "mirror/app:latest", false).unwrap(), first);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

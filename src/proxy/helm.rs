@@ -30,6 +30,8 @@ pub struct RemoteIndex {
     pub entries: BTreeMap<String, Vec<Value>>,
     /// Where each version's archive is on the remote, with its sha256 when the index gives it.
     sources: HashMap<(String, String), (String, Option<String>)>,
+    /// The remote it came from: a proxy whose URL changed does not serve it.
+    base: String,
     fetched: Instant,
     /// The remote index's size, which weighs it in the cache.
     pub size: usize,
@@ -46,10 +48,10 @@ pub struct IndexAnswer {
 
 /// Reads a remote `index.yaml`: resolves each version's URL against `base` and points it at
 /// Berth instead.
-fn read_index(bytes: &[u8], base: &str) -> Result<RemoteIndex, String> {
+fn read_index(bytes: &[u8], remote: &str) -> Result<RemoteIndex, String> {
     let parsed: Value = serde_yaml_ng::from_slice(bytes).map_err(|e| e.to_string())?;
-    let base =
-        url::Url::parse(&format!("{}/", base.trim_end_matches('/'))).map_err(|e| e.to_string())?;
+    let base = url::Url::parse(&format!("{}/", remote.trim_end_matches('/')))
+        .map_err(|e| e.to_string())?;
     let mut entries = BTreeMap::new();
     let mut sources = HashMap::new();
     let Some(listed) = parsed["entries"].as_object() else {
@@ -81,6 +83,7 @@ fn read_index(bytes: &[u8], base: &str) -> Result<RemoteIndex, String> {
     Ok(RemoteIndex {
         entries,
         sources,
+        base: remote.to_owned(),
         fetched: Instant::now(),
         size: bytes.len(),
     })
@@ -91,7 +94,8 @@ impl PullThrough {
     /// with a warning when the remote fails.
     pub async fn helm_index(&self, upstream: &Upstream) -> Result<IndexAnswer, ProxyError> {
         let key = upstream.key.to_string();
-        let cached = self.helm_indexes.get(&key).await;
+        let cached = (self.helm_indexes.get(&key).await)
+            .filter(|index| index.base == upstream.endpoint.base);
         if let Some(index) = &cached
             && index.fetched.elapsed() < upstream.tag_ttl
         {

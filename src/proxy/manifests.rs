@@ -9,7 +9,9 @@ use reqwest::Method;
 use sha2::Digest as _;
 
 use super::stats::Count;
-use super::{MANIFEST_ACCEPT, ProxyError, PullThrough, Served, Upstream, read_limited};
+use super::{
+    Confirmation, MANIFEST_ACCEPT, ProxyError, PullThrough, Served, Upstream, read_limited,
+};
 use crate::app::{AppError, ManifestPush};
 use crate::domain::manifest;
 use crate::domain::oci::{Digest, Reference, RepositoryName, Tag};
@@ -188,13 +190,15 @@ impl PullThrough {
     }
 }
 
-/// The key of a tag's confirmation time.
-fn confirmation(
-    upstream: &Upstream,
-    cache: &RepositoryName,
-    tag: &Tag,
-) -> (String, String, String) {
-    (upstream.key.to_string(), cache.to_string(), tag.to_string())
+/// The key of a tag's confirmation time. It names the remote too: a confirmation from the
+/// remote a proxy had before its URL changed says nothing of the one it has now.
+fn confirmation(upstream: &Upstream, cache: &RepositoryName, tag: &Tag) -> Confirmation {
+    (
+        upstream.key.to_string(),
+        upstream.endpoint.base.clone(),
+        cache.to_string(),
+        tag.to_string(),
+    )
 }
 
 fn header_digest(response: &reqwest::Response) -> Option<Digest> {

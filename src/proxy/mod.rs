@@ -4,9 +4,9 @@
 //! Content fetched through proxy `<key>` is kept in its cache repositories `<key>/<path>`:
 //! manifests are recorded as repository events (actor `proxy:<key>`), blobs are stored by
 //! digest and linked there. A manifest by digest, once stored, is served forever without
-//! asking the remote again; a tag's resolution is trusted for the proxy's TTL and then
-//! confirmed with a `HEAD` (which Docker Hub does not count against its pull limit). When the
-//! remote fails, what is cached is served with a `Warning`.
+//! asking the remote again; a tag's resolution is trusted for the proxy's TTL (while the proxy
+//! names the same remote) and then confirmed with a `HEAD` (which Docker Hub does not count
+//! against its pull limit). When the remote fails, what is cached is served with a `Warning`.
 
 mod blobs;
 pub mod client;
@@ -105,6 +105,10 @@ impl ProxyError {
     }
 }
 
+/// What a tag's confirmation is kept under: proxy key, remote base URL, cache repository and
+/// tag.
+type Confirmation = (String, String, String, String);
+
 /// An upstream proxy ready to fetch from.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -166,9 +170,8 @@ pub struct PullThrough {
     app: App,
     blobs: FsBlobStore,
     docker_hub_url: String,
-    /// When a cached tag was last confirmed with its remote, by proxy key, cache repository
-    /// and tag.
-    confirmed: Cache<(String, String, String), Instant>,
+    /// When a cached tag was last confirmed with its remote.
+    confirmed: Cache<Confirmation, Instant>,
     /// Blob fetches in flight.
     flights: Flights,
     /// What each proxy did.
