@@ -555,6 +555,14 @@ async fn a_proxy_moved_to_another_remote_or_created_again_asks_it_anew() {
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     custom_proxy(&app, "mirror", &one.host, 300).await;
+    let stats = app
+        .call("GET", "/api/v1/upstream-proxies/mirror/stats", None)
+        .await;
+    assert_eq!(
+        stats.body["cache_misses"], 0,
+        "a new proxy counts anew: {}",
+        stats.text
+    );
     // The cache went with the proxy: what only the other remote has is not served.
     let (status, code, _) =
         v2_error(&app, "GET", &format!("/v2/mirror/app/manifests/{second}")).await;

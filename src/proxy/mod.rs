@@ -286,8 +286,7 @@ impl PullThrough {
 
     /// Forgets when proxy `key`'s cached tags were last confirmed, and its remote Helm index,
     /// so that each is asked of the remote again at its next pull; returns how many tags there
-    /// were. A proxy deleted is purged too, so that one created again under the key asks its
-    /// own remote.
+    /// were.
     pub async fn purge(&self, key: &str) -> u64 {
         let purged = self.confirmed.iter().filter(|(k, _)| k.0 == key).count();
         self.helm_indexes.invalidate(key).await;
@@ -296,6 +295,13 @@ impl PullThrough {
         let _ = self.confirmed.invalidate_entries_if(move |k, _| k.0 == key);
         self.confirmed.run_pending_tasks().await;
         purged as u64
+    }
+
+    /// Forgets all this instance knows of deleted proxy `key`, so that one created again
+    /// under the key asks its own remote and counts from zero.
+    pub async fn forget(&self, key: &str) {
+        self.purge(key).await;
+        self.stats.forget(key);
     }
 
     /// Proxy `key`'s counts since this instance started.

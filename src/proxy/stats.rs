@@ -70,6 +70,11 @@ impl ProxyStats {
         counter.fetch_add(by, Ordering::Relaxed);
     }
 
+    /// Drops proxy `key`'s counts: it was deleted, and one created again starts from zero.
+    pub fn forget(&self, key: &str) {
+        self.proxies.lock().expect("proxy stats").remove(key);
+    }
+
     /// Proxy `key`'s counts now.
     pub fn snapshot(&self, key: &str) -> Snapshot {
         let counters = self.counters(key);
@@ -105,5 +110,8 @@ mod tests {
         );
         assert_eq!(stats.snapshot("quay").upstream_errors, 1);
         assert_eq!(stats.snapshot("none"), Snapshot::default());
+        stats.forget("hub");
+        assert_eq!(stats.snapshot("hub"), Snapshot::default());
+        assert_eq!(stats.snapshot("quay").upstream_errors, 1);
     }
 }

@@ -65,7 +65,7 @@ impl RegistryState {
     /// log's follower drops the caches of every other instance.
     pub async fn forget_holder(&self, holder: &ResourceName) {
         self.cache.forget_all();
-        self.proxy.purge(holder.as_str()).await;
+        self.proxy.forget(holder.as_str()).await;
         if let Err(e) = self.blobs.unlink_all(holder).await {
             tracing::warn!(%holder, error = %e, "removing a deleted name's blob links failed");
         }
