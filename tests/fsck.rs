@@ -78,6 +78,8 @@ async fn fsck_finds_and_repairs_damage(store: Store) {
     client.push_image("gone/app", "old", 1_000).await.unwrap();
     let deleted = client.send("DELETE", "/api/v1/registries/gone", &[], Vec::new());
     assert_eq!(deleted.await.unwrap().status(), 204);
+    // And a push that raced the deletion, appended after it, is in the log and nowhere else.
+    support::append_late_push(&backend(&store).await.store(), "gone/app").await;
     client.create_registry("gone", "DOCKER").await.unwrap();
     let layer = bytes_for("team/app:kept", 50_000);
     let layer_digest = sha256(&layer);

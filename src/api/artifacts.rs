@@ -17,8 +17,6 @@ use super::timestamp::Timestamp;
 use crate::app::App;
 use crate::auth::Scope;
 use crate::domain::oci::{MAX_REPOSITORY_LEN, RepositoryName, Tag};
-use crate::domain::repository::RepositoryEvent;
-use crate::domain::stored::from_stored;
 use crate::projections::repositories;
 
 /// A repository of a registry.
@@ -291,24 +289,14 @@ impl ArtifactsApi {
         let repository = repository(&common::name("name", &name)?.to_string(), &image)?;
         let tag_name =
             Tag::parse(&tag).map_err(|e| ApiError::invalid("TAG_INVALID", "tag", e.to_string()))?;
-        let events = app
+        let history = app
             .tag_history(&repository, &tag_name, as_of.0.map(|t| t.0))
             .await?;
-        let digest = events.last().and_then(|event| {
-            match from_stored::<RepositoryEvent>(
-                &event.event_type,
-                event.schema_version,
-                &event.payload,
-            ) {
-                Ok(RepositoryEvent::TagMoved { digest, .. }) => Some(digest.to_string()),
-                _ => None,
-            }
-        });
         Ok(TagHistoryResponse::Ok(Json(TagHistory {
             repository: repository.to_string(),
             tag: tag_name.to_string(),
-            digest,
-            items: events.into_iter().filter_map(event_body).collect(),
+            digest: history.digest.map(|d| d.to_string()),
+            items: history.events.into_iter().filter_map(event_body).collect(),
         })))
     }
 }

@@ -4,9 +4,12 @@
 use super::{App, AppError, Context};
 use crate::domain::ResourceKind;
 use crate::domain::oci::{Digest, RepositoryName, Tag};
-use crate::domain::repository::{self, ManifestRecord, PushPolicy, RepositoryCommand, decide};
-use crate::event_store::{ExpectedVersion, StoreError, StreamId};
-use crate::projections::repositories;
+use crate::domain::repository::{
+    self, ManifestRecord, PushPolicy, RepositoryCommand, RepositoryEvent, decide,
+};
+use crate::domain::stored::from_stored;
+use crate::event_store::{ExpectedVersion, RecordedEvent, StoreError, StreamId};
+use crate::projections::repositories::{self, Life};
 
 /// How often a repository command is retried when a concurrent push wins.
 const RETRIES: usize = 10;
@@ -129,15 +132,24 @@ impl App {
     }
 }
 
+/// Where a tag pointed over time.
+#[derive(Debug, Clone)]
+pub struct TagHistory {
+    /// Every move and deletion of the tag, and every deletion of the registry (or upstream
+    /// proxy) holding it, which ended it; oldest first.
+    pub events: Vec<RecordedEvent>,
+    /// Where the tag pointed at the end of `events`, if it existed then.
+    pub digest: Option<Digest>,
+}
+
 impl App {
-    /// Every change to `tag` in `repository`, oldest first: the events that moved or deleted
-    /// it, and the deletions of the registry (or upstream proxy) holding it, which ended it.
+    /// Where `tag` in `repository` pointed, up to `until` (or now).
     pub async fn tag_history(
         &self,
         repository: &RepositoryName,
         tag: &Tag,
         until: Option<time::OffsetDateTime>,
-    ) -> Result<Vec<crate::event_store::RecordedEvent>, AppError> {
+    ) -> Result<TagHistory, AppError> {
         let store = self.backend.store();
         let stream = StreamId::new(repository::CATEGORY, repository.as_str());
         let mut events: Vec<_> = store
@@ -145,14 +157,14 @@ impl App {
             .await?
             .into_iter()
             .filter(|event| {
-                crate::domain::stored::from_stored::<repository::RepositoryEvent>(
+                from_stored::<RepositoryEvent>(
                     &event.event_type,
                     event.schema_version,
                     &event.payload,
                 )
                 .is_ok_and(|e| match e {
-                    repository::RepositoryEvent::TagMoved { tag: t, .. }
-                    | repository::RepositoryEvent::TagDeleted { tag: t } => t == *tag,
+                    RepositoryEvent::TagMoved { tag: t, .. }
+                    | RepositoryEvent::TagDeleted { tag: t } => t == *tag,
                     _ => false,
                 })
             })
@@ -162,13 +174,33 @@ impl App {
         for category in [ResourceKind::Registry, ResourceKind::UpstreamProxy].map(|k| k.category())
         {
             let holder = StreamId::new(category, holder.as_str());
-            let ends = store.read_stream(&holder, until).await?;
+            let lives = store.read_stream(&holder, until).await?;
             events.extend(
-                ends.into_iter()
-                    .filter(|event| repositories::holder_deleted(event).is_some()),
+                lives
+                    .into_iter()
+                    .filter(|event| repositories::holder_life(event).is_some()),
             );
         }
         events.sort_by_key(|event| event.position);
-        Ok(events)
+        // A move recorded while the holder did not exist (a push that raced its deletion)
+        // changed nothing anyone could pull.
+        let (mut digest, mut live) = (None, true);
+        for event in &events {
+            match repositories::holder_life(event) {
+                Some((_, Life::Began)) => live = true,
+                Some((_, Life::Ended)) => (live, digest) = (false, None),
+                None => {
+                    match from_stored(&event.event_type, event.schema_version, &event.payload) {
+                        Ok(RepositoryEvent::TagMoved { digest: moved, .. }) if live => {
+                            digest = Some(moved)
+                        }
+                        Ok(RepositoryEvent::TagDeleted { .. }) => digest = None,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        events.retain(|event| !matches!(repositories::holder_life(event), Some((_, Life::Began))));
+        Ok(TagHistory { events, digest })
     }
 }

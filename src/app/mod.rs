@@ -9,7 +9,7 @@ mod upstream_proxies;
 
 use uuid::Uuid;
 
-pub use artifacts::ManifestPush;
+pub use artifacts::{ManifestPush, TagHistory};
 pub use audit::{FieldChange, HistoryEntry, redact_secrets};
 pub use live::follow;
 pub use registries::{NewRegistry, RegistryChanges};

@@ -134,10 +134,19 @@ fn apply(expected: &mut Expected, event: &RecordedEvent) -> Result<(), StoreErro
             let domain: RepositoryEvent =
                 from_stored(&event.event_type, event.schema_version, &event.payload)
                     .map_err(corrupt)?;
+            let adds = matches!(
+                domain,
+                RepositoryEvent::ManifestPushed { .. } | RepositoryEvent::TagMoved { .. }
+            );
             let state = expected.repositories.remove(&name).unwrap_or_default();
-            expected
-                .repositories
-                .insert(name, repository::evolve(state, &domain));
+            let state = repository::evolve(state, &domain);
+            // What lands after its registry or proxy was deleted is not kept (see the
+            // projection).
+            let holder = name.split('/').next().unwrap_or_default();
+            let held = live(&expected.registries, holder) || live(&expected.proxies, holder);
+            if held || !adds {
+                expected.repositories.insert(name, state);
+            }
         }
         c if c == Registry::KIND.category() => {
             evolve(&mut expected.registries, event).map_err(corrupt)?
@@ -148,6 +157,11 @@ fn apply(expected: &mut Expected, event: &RecordedEvent) -> Result<(), StoreErro
         _ => {}
     }
     Ok(())
+}
+
+/// Whether the registry or proxy `name` exists at this point of the fold.
+fn live<D>(resources: &BTreeMap<String, (Option<D>, u64)>, name: &str) -> bool {
+    resources.get(name).is_some_and(|(doc, _)| doc.is_some())
 }
 
 fn evolve<D: Document>(

@@ -26,24 +26,43 @@ struct Change {
     params: Vec<Value>,
 }
 
-/// The registry or upstream proxy whose deletion `event` records, if it records one.
-pub fn holder_deleted(event: &RecordedEvent) -> Option<&str> {
+/// Where an event begins or ends the life of a registry or upstream proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    /// Created.
+    Began,
+    /// Deleted.
+    Ended,
+}
+
+/// The registry or upstream proxy whose creation or deletion `event` records, if it records
+/// one, and which of the two.
+pub fn holder_life(event: &RecordedEvent) -> Option<(&str, Life)> {
     let category = event.stream.category.as_str();
     let (kind, version, payload) = (&event.event_type, event.schema_version, &event.payload);
-    let deleted = if category == Registry::KIND.category() {
-        matches!(
-            from_stored(kind, version, payload),
-            Ok(RegistryEvent::Deleted {})
-        )
+    let life = if category == Registry::KIND.category() {
+        match from_stored(kind, version, payload) {
+            Ok(RegistryEvent::Created { .. }) => Some(Life::Began),
+            Ok(RegistryEvent::Deleted {}) => Some(Life::Ended),
+            _ => None,
+        }
     } else if category == UpstreamProxy::KIND.category() {
-        matches!(
-            from_stored(kind, version, payload),
-            Ok(UpstreamProxyEvent::Deleted {})
-        )
+        match from_stored(kind, version, payload) {
+            Ok(UpstreamProxyEvent::Created { .. }) => Some(Life::Began),
+            Ok(UpstreamProxyEvent::Deleted {}) => Some(Life::Ended),
+            _ => None,
+        }
     } else {
-        false
+        None
     };
-    deleted.then_some(event.stream.name.as_str())
+    life.map(|life| (event.stream.name.as_str(), life))
+}
+
+/// The registry or upstream proxy whose deletion `event` records, if it records one.
+pub fn holder_deleted(event: &RecordedEvent) -> Option<&str> {
+    holder_life(event)
+        .filter(|(_, life)| *life == Life::Ended)
+        .map(|(name, _)| name)
 }
 
 /// Empties the repositories of a deleted registry or proxy: those whose names start with
@@ -57,20 +76,40 @@ const HOLDINGS_CLEARED: [&str; 3] = [
      WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
 ];
 
-fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
+/// What one event changes, and the registry or proxy that must exist for it to change
+/// anything.
+#[derive(Default)]
+struct Changes {
+    /// Set for a push or tag move: one appended after its registry or proxy was deleted (a
+    /// push that raced the deletion) records nothing, so that a registry created again under
+    /// the name never shows it.
+    needs_holder: Option<String>,
+    statements: Vec<Change>,
+}
+
+/// Whether registry or upstream proxy `$1` exists.
+const HOLDER_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM registries WHERE name = $1) \
+     OR EXISTS (SELECT 1 FROM upstream_proxies WHERE name = $1)";
+
+fn changes(event: &RecordedEvent) -> Result<Changes, ProjectionError> {
     if let Some(holder) = holder_deleted(event) {
         let prefix = Value::Text(format!("{holder}/"));
-        return Ok(HOLDINGS_CLEARED
+        let statements = HOLDINGS_CLEARED
             .iter()
             .map(|sql| Change {
                 sql,
                 params: vec![prefix.clone()],
             })
-            .collect());
+            .collect();
+        return Ok(Changes {
+            needs_holder: None,
+            statements,
+        });
     }
     if event.stream.category != repository::CATEGORY {
-        return Ok(Vec::new());
+        return Ok(Changes::default());
     }
+    let holder = event.stream.name.split('/').next().unwrap_or_default();
     let repository = Value::Text(event.stream.name.clone());
     let at = Value::Time(event.recorded_at);
     let domain: RepositoryEvent =
@@ -81,7 +120,11 @@ fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
                 reason: e.reason,
             }
         })?;
-    Ok(match domain {
+    let adds = matches!(
+        domain,
+        RepositoryEvent::ManifestPushed { .. } | RepositoryEvent::TagMoved { .. }
+    );
+    let statements = match domain {
         RepositoryEvent::ManifestPushed {
             digest,
             media_type,
@@ -156,6 +199,10 @@ fn changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
                 params: vec![repository, digest.to_string().into()],
             },
         ],
+    };
+    Ok(Changes {
+        needs_holder: adds.then(|| holder.to_owned()),
+        statements,
     })
 }
 
@@ -174,7 +221,16 @@ impl Projection for Repositories {
         tx: &tokio_postgres::Transaction<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        for change in changes(event)? {
+        let changes = changes(event)?;
+        if let Some(holder) = &changes.needs_holder
+            && !tx
+                .query_one(HOLDER_EXISTS, &[holder])
+                .await?
+                .get::<_, bool>(0)
+        {
+            return Ok(());
+        }
+        for change in changes.statements {
             let boxed = sql::postgres_params(change.params);
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 boxed.iter().map(|b| b.as_ref() as _).collect();
@@ -188,7 +244,15 @@ impl Projection for Repositories {
         tx: &rusqlite::Transaction<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        for change in changes(event)? {
+        let changes = changes(event)?;
+        if let Some(holder) = &changes.needs_holder
+            && !tx
+                .prepare_cached(&HOLDER_EXISTS.replace('$', "?"))?
+                .query_row([holder], |row| row.get::<_, bool>(0))?
+        {
+            return Ok(());
+        }
+        for change in changes.statements {
             tx.prepare_cached(&change.sql.replace('$', "?"))?.execute(
                 rusqlite::params_from_iter(sql::sqlite_params(change.params)),
             )?;

@@ -39,7 +39,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth::config::DatabaseConfig;
-use berth::event_store::{Backend, Projections};
+use berth::event_store::{
+    AppendRequest, Backend, ExpectedVersion, Metadata, NewEvent, Projections, SharedEventStore,
+    StreamId,
+};
 
 /// A store opened on a fresh database, with what is needed to reach that database directly.
 pub struct StoreFixture {
@@ -94,4 +97,26 @@ impl StoreFixture {
             _guard: Box::new(Arc::new(db)),
         }
     }
+}
+
+/// Appends every event of repository `name` once more, as a push that raced the deletion of
+/// its registry and landed after it would.
+pub async fn append_late_push(store: &SharedEventStore, name: &str) {
+    let stream = StreamId::new("repository", name);
+    let pushed = store
+        .read_stream(&stream, None)
+        .await
+        .expect("read the stream");
+    let events = pushed
+        .iter()
+        .map(|e| NewEvent::new(e.event_type.clone(), e.schema_version, e.payload.clone()))
+        .collect();
+    let request = AppendRequest {
+        stream,
+        expected: ExpectedVersion::Any,
+        events,
+        metadata: Metadata::default(),
+        fingerprint: None,
+    };
+    store.append(request).await.expect("append the late push");
 }
