@@ -1652,6 +1652,9 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
     // Pulled once, so that this instance caches the tag and the manifest.
     let pulled = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
     assert_eq!(pulled.bytes().await.unwrap(), first);
+    let started = send(&app, "POST", "/v2/team/app/blobs/uploads/", &[], Vec::new()).await;
+    assert_eq!(started.status(), 202);
+    let session = started.headers()["location"].to_str().unwrap().to_owned();
 
     let deleted = app.call("DELETE", "/api/v1/registries/team", None).await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
@@ -1678,6 +1681,12 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
     )
     .await;
     assert_eq!(blob.status(), 404, "the old life's blob links went with it");
+    let resumed = send(&app, "PATCH", &session, &[], b"late".to_vec()).await;
+    assert_eq!(
+        error_code(resumed).await,
+        "BLOB_UPLOAD_UNKNOWN",
+        "its open uploads went too"
+    );
     let catalog = send(&app, "GET", "/v2/_catalog", &[], Vec::new()).await;
     let catalog: Value = catalog.json().await.unwrap();
     assert_eq!(catalog["repositories"], json!([]));

@@ -60,14 +60,17 @@ pub struct RegistryState {
 
 impl RegistryState {
     /// Forgets what a deleted registry or upstream proxy held, on this instance and before the
-    /// deletion is answered: cached reads, what the proxy remembers of its remote, and the
-    /// links of its repositories. Its read-model rows went with the deletion's event, and the
-    /// log's follower drops the caches of every other instance.
+    /// deletion is answered: cached reads, what the proxy remembers of its remote, the links of
+    /// its repositories and their open uploads. Its read-model rows went with the deletion's
+    /// event, and the log's follower drops the caches of every other instance.
     pub async fn forget_holder(&self, holder: &ResourceName) {
         self.cache.forget_all();
         self.proxy.forget(holder.as_str()).await;
         if let Err(e) = self.blobs.unlink_all(holder).await {
             tracing::warn!(%holder, error = %e, "removing a deleted name's blob links failed");
+        }
+        if let Err(e) = self.blobs.cancel_uploads_of(holder).await {
+            tracing::warn!(%holder, error = %e, "cancelling a deleted name's uploads failed");
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use super::{BlobStore, FsBlobStore, StorageError};
+use crate::domain::ResourceName;
 use crate::domain::oci::{Digest, RepositoryName};
 
 /// How much is read from a client at a time.
@@ -371,6 +372,33 @@ impl FsBlobStore {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// Cancels every upload to a repository of `holder`, a deleted registry or upstream proxy,
+    /// so that none can finish in one created again under the name; returns how many.
+    pub async fn cancel_uploads_of(&self, holder: &ResourceName) -> Result<usize, StorageError> {
+        let prefix = format!("{holder}/");
+        let mut cancelled = 0;
+        let mut entries = tokio::fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let Some(id) = entry.file_name().to_str().and_then(UploadId::parse) else {
+                continue;
+            };
+            let named = match tokio::fs::read_to_string(entry.path().join("repository")).await {
+                Ok(named) => named,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if named.trim().starts_with(&prefix) {
+                self.sessions.forget(id);
+                match tokio::fs::remove_dir_all(entry.path()).await {
+                    Ok(()) => cancelled += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(cancelled)
     }
 
     async fn discard(&self, id: UploadId) -> Result<(), UploadError> {
