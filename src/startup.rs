@@ -152,6 +152,7 @@ fn spawn_sweeper(blobs: FsBlobStore) {
 
 /// Takes over SIGINT and SIGTERM at once, and completes when either arrives. Installed before
 /// the server says it listens, so that a signal sent as soon as it does stops it gracefully.
+#[cfg(unix)]
 pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -161,6 +162,15 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+        tracing::info!("shutting down");
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
 }

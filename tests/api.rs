@@ -1171,6 +1171,23 @@ async fn oversized_json_bodies_are_refused_before_they_are_read() {
             .expect("the refusal arrives");
         assert_eq!(streamed.status(), 413);
     }
+    // A client that waits on `Expect: 100-continue` hears the refusal before it sends a byte.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base_url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/registries HTTP/1.1\r\nHost: berth\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2000000\r\n\
+         Expect: 100-continue\r\n\r\n",
+        app.admin()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 32];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut answer));
+    let n = read.await.expect("an answer").unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+
     let listed = app.call("GET", "/api/v1/registries", None).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was created");
 }

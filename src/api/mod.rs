@@ -71,7 +71,7 @@ async fn limit_body<E: poem::Endpoint>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(len) = announced.filter(|&len| len > MAX_BODY_BYTES as u64) {
-        crate::body::drain(request.take_body(), len).await;
+        crate::body::drain_announced(&mut request, len).await;
         return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response());
     }
     let Some(bytes) = crate::body::read_limited(request.take_body(), MAX_BODY_BYTES).await else {
