@@ -1732,6 +1732,36 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repositories_keep_together_under_a_locale_that_ignores_punctuation() {
+    // In this database's default collation "team/app" sorts after "team0".
+    let app = TestApp::spawn(Db::PostgresIcu("und-u-ka-shifted")).await;
+    let ct = [("Content-Type", OCI_MANIFEST)];
+    for name in ["team", "team-x"] {
+        registry(&app, name).await;
+        let repository = format!("{name}/app");
+        let config = push_blob(&app, &repository, b"{}").await;
+        let manifest = image_manifest(&config, 2, &[], None, None);
+        let path = format!("/v2/{repository}/manifests/v1");
+        assert_eq!(send(&app, "PUT", &path, &ct, manifest).await.status(), 201);
+    }
+    let repos = app
+        .call("GET", "/api/v1/registries/team/repositories", None)
+        .await;
+    assert_eq!(repos.body["items"][0]["name"], "team/app", "{}", repos.text);
+    let catalog = send(&app, "GET", "/v2/_catalog", &[], Vec::new()).await;
+    let catalog: Value = catalog.json().await.unwrap();
+    assert_eq!(catalog["repositories"], json!(["team-x/app", "team/app"]));
+
+    let deleted = app.call("DELETE", "/api/v1/registries/team", None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    registry(&app, "team").await;
+    let gone = send(&app, "GET", "/v2/team/app/manifests/v1", &[], Vec::new()).await;
+    assert_eq!(error_code(gone).await, "MANIFEST_UNKNOWN");
+    let kept = send(&app, "GET", "/v2/team-x/app/manifests/v1", &[], Vec::new()).await;
+    assert_eq!(kept.status(), 200, "a neighbour's repositories stay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_paths_are_refused_and_reach_nothing() {
     let app = TestApp::spawn(Db::Sqlite).await;
     registry(&app, "team").await;

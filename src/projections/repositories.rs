@@ -65,16 +65,24 @@ pub fn holder_deleted(event: &RecordedEvent) -> Option<&str> {
         .map(|(name, _)| name)
 }
 
-/// Empties the repositories of a deleted registry or proxy: those whose names start with
-/// `$1`, its name and a slash.
-const HOLDINGS_CLEARED: [&str; 3] = [
-    "DELETE FROM helm_charts \
-     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
-    "DELETE FROM repository_tags \
-     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
-    "DELETE FROM repository_manifests \
-     WHERE substr(repository, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
-];
+/// Empties the repositories of a deleted registry or proxy `holder`: the names under
+/// "<holder>/" sort between it and "<holder>0" ('0' follows '/'; PostgreSQL compares these
+/// columns byte by byte too), so the primary keys find them.
+fn holdings_cleared(holder: &str) -> Vec<Change> {
+    let (from, to) = (format!("{holder}/"), format!("{holder}0"));
+    let range = |sql| Change {
+        sql,
+        params: vec![from.as_str().into(), to.as_str().into()],
+    };
+    vec![
+        Change {
+            sql: "DELETE FROM helm_charts WHERE registry = $1",
+            params: vec![holder.into()],
+        },
+        range("DELETE FROM repository_tags WHERE repository > $1 AND repository < $2"),
+        range("DELETE FROM repository_manifests WHERE repository > $1 AND repository < $2"),
+    ]
+}
 
 /// What one event changes, and the registry or proxy that must exist for it to change
 /// anything.
@@ -93,17 +101,9 @@ const HOLDER_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM registries WHERE name 
 
 fn changes(event: &RecordedEvent) -> Result<Changes, ProjectionError> {
     if let Some(holder) = holder_deleted(event) {
-        let prefix = Value::Text(format!("{holder}/"));
-        let statements = HOLDINGS_CLEARED
-            .iter()
-            .map(|sql| Change {
-                sql,
-                params: vec![prefix.clone()],
-            })
-            .collect();
         return Ok(Changes {
             needs_holder: None,
-            statements,
+            statements: holdings_cleared(holder),
         });
     }
     if event.stream.category != repository::CATEGORY {
@@ -507,7 +507,7 @@ pub async fn manifest_rows(
 pub async fn repositories_of(backend: &Backend, registry: &str) -> Result<Vec<String>, StoreError> {
     let rows = sql::query(
         backend,
-        // Names under "<registry>/" sort between it and "<registry>0" ('0' follows '/').
+        // Names under "<registry>/" sort between it and "<registry>0" (see holdings_cleared).
         "SELECT DISTINCT repository FROM repository_manifests \
          WHERE repository > $1 AND repository < $2 ORDER BY repository",
         vec![format!("{registry}/").into(), format!("{registry}0").into()],

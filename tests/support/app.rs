@@ -21,6 +21,8 @@ pub enum Db {
     Sqlite,
     /// A fresh PostgreSQL database.
     Postgres,
+    /// A fresh PostgreSQL database whose default collation is this ICU locale.
+    PostgresIcu(&'static str),
 }
 
 /// How a test server differs from the defaults.
@@ -96,8 +98,11 @@ impl TestApp {
                 },
                 None,
             ),
-            Db::Postgres => {
-                let test_db = TestDatabase::create().await;
+            Db::Postgres | Db::PostgresIcu(_) => {
+                let test_db = match db {
+                    Db::PostgresIcu(locale) => TestDatabase::create_with_icu(locale).await,
+                    _ => TestDatabase::create().await,
+                };
                 (
                     DatabaseConfig::Postgres {
                         url: Secret::new(test_db.url.clone()),

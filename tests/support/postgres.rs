@@ -57,10 +57,20 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates an empty database with a unique name.
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// Creates an empty database whose default collation is the ICU locale `locale`.
+    pub async fn create_with_icu(locale: &str) -> Self {
+        let options = format!(" LOCALE_PROVIDER icu ICU_LOCALE '{locale}' TEMPLATE template0");
+        Self::create_with(&options).await
+    }
+
+    async fn create_with(options: &str) -> Self {
         let name = format!("berth_test_{}", uuid::Uuid::new_v4().simple());
         admin()
             .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name}{options}"))
             .await
             .expect("create test database");
         let url = with_database(&admin_url(), &name);
