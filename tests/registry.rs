@@ -28,6 +28,7 @@ on_both_backends!(
     oras_pushes_pulls_and_attaches_a_referrer,
     the_control_plane_lists_artifacts_and_tells_where_a_tag_pointed,
     a_registry_deleted_and_created_again_starts_empty,
+    an_upload_cancelled_elsewhere_is_unknown_here,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -1729,6 +1730,33 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
     let history = app.call("GET", history_path, None).await;
     assert_eq!(history.body["digest"], sha256(&second));
     assert_eq!(history.body["items"].as_array().unwrap().len(), 4);
+}
+
+async fn an_upload_cancelled_elsewhere_is_unknown_here(app: TestApp) {
+    registry(&app, "team").await;
+    let started = send(&app, "POST", "/v2/team/app/blobs/uploads/", &[], Vec::new()).await;
+    assert_eq!(started.status(), 202);
+    let session = started.headers()["location"].to_str().unwrap().to_owned();
+    let range = [("Content-Range", "0-3")];
+    let patched = send(&app, "PATCH", &session, &range, b"some".to_vec()).await;
+    assert_eq!(patched.status(), 202);
+    // Another instance on the same storage cancels it while this one holds it in memory.
+    let id = session.rsplit('/').next().unwrap();
+    std::fs::remove_dir_all(app.data_dir.path().join("uploads").join(id)).unwrap();
+    let more = [("Content-Range", "4-7")];
+    let patched = send(&app, "PATCH", &session, &more, b"more".to_vec()).await;
+    assert_eq!(error_code(patched).await, "BLOB_UPLOAD_UNKNOWN");
+    let finished = send(
+        &app,
+        "PUT",
+        &format!("{session}?digest={}", sha256(b"some")),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(error_code(finished).await, "BLOB_UPLOAD_UNKNOWN");
+    let status = send(&app, "GET", &session, &[], Vec::new()).await;
+    assert_eq!(error_code(status).await, "BLOB_UPLOAD_UNKNOWN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,6 +230,15 @@ impl FsBlobStore {
         if matches!(result, Err(UploadError::Storage(_))) {
             // The file and the running hash may disagree now; rebuild from disk next time.
             *guard = None;
+        } else if matches!(result, Err(UploadError::Unknown))
+            && guard.is_some()
+            && !tokio::fs::try_exists(self.upload_dir(id))
+                .await
+                .unwrap_or(true)
+        {
+            // Its files went while it was held here: it was cancelled elsewhere.
+            *guard = None;
+            self.sessions.forget(id);
         }
         result
     }
@@ -311,8 +320,16 @@ impl FsBlobStore {
         if tokio::fs::try_exists(&target).await? {
             // Already stored: content-addressed, so this copy is the same bytes.
         } else {
-            tokio::fs::File::open(&path).await?.sync_all().await?;
-            tokio::fs::rename(&path, &target).await?;
+            let gone = |e: std::io::Error| match e.kind() {
+                std::io::ErrorKind::NotFound => UploadError::Unknown,
+                _ => e.into(),
+            };
+            tokio::fs::File::open(&path)
+                .await
+                .map_err(gone)?
+                .sync_all()
+                .await?;
+            tokio::fs::rename(&path, &target).await.map_err(gone)?;
             if let Some(parent) = target.parent() {
                 super::fs::sync_dir(parent).await?;
             }
@@ -417,10 +434,12 @@ async fn write_chunk(
     session: &mut Session,
     body: &mut (dyn AsyncRead + Send + Unpin),
 ) -> Result<(), UploadError> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .await?;
+    let mut file = match tokio::fs::OpenOptions::new().append(true).open(path).await {
+        Ok(file) => file,
+        // Cancelled meanwhile (by another instance, or with its registry).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(UploadError::Unknown),
+        Err(e) => return Err(e.into()),
+    };
     let mut buffer = vec![0u8; CHUNK];
     loop {
         let n = match body.read(&mut buffer).await {
