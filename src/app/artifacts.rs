@@ -142,6 +142,16 @@ pub struct TagHistory {
     pub digest: Option<Digest>,
 }
 
+/// One step of a tag's story.
+enum Step {
+    /// The tag moved to a manifest.
+    Moved(Digest),
+    /// The tag was deleted.
+    Deleted,
+    /// The registry (or upstream proxy) holding it was created, or deleted.
+    Holder(Life),
+}
+
 impl App {
     /// Where `tag` in `repository` pointed, up to `until` (or now).
     pub async fn tag_history(
@@ -152,21 +162,20 @@ impl App {
     ) -> Result<TagHistory, AppError> {
         let store = self.backend.store();
         let stream = StreamId::new(repository::CATEGORY, repository.as_str());
-        let mut events: Vec<_> = store
+        let mut steps: Vec<(Step, RecordedEvent)> = store
             .read_stream(&stream, until)
             .await?
             .into_iter()
-            .filter(|event| {
-                from_stored::<RepositoryEvent>(
-                    &event.event_type,
-                    event.schema_version,
-                    &event.payload,
-                )
-                .is_ok_and(|e| match e {
-                    RepositoryEvent::TagMoved { tag: t, .. }
-                    | RepositoryEvent::TagDeleted { tag: t } => t == *tag,
-                    _ => false,
-                })
+            .filter_map(|event| {
+                let step =
+                    match from_stored(&event.event_type, event.schema_version, &event.payload) {
+                        Ok(RepositoryEvent::TagMoved { tag: t, digest }) if t == *tag => {
+                            Step::Moved(digest)
+                        }
+                        Ok(RepositoryEvent::TagDeleted { tag: t }) if t == *tag => Step::Deleted,
+                        _ => return None,
+                    };
+                Some((step, event))
             })
             .collect();
         // The name may have held a registry in one life and an upstream proxy in another.
@@ -175,32 +184,29 @@ impl App {
         {
             let holder = StreamId::new(category, holder.as_str());
             let lives = store.read_stream(&holder, until).await?;
-            events.extend(
-                lives
-                    .into_iter()
-                    .filter(|event| repositories::holder_life(event).is_some()),
-            );
+            steps.extend(lives.into_iter().filter_map(|event| {
+                let (_, life) = repositories::holder_life(&event)?;
+                Some((Step::Holder(life), event))
+            }));
         }
-        events.sort_by_key(|event| event.position);
+        steps.sort_by_key(|(_, event)| event.position);
         // A move recorded while the holder did not exist (a push that raced its deletion)
         // changed nothing anyone could pull.
         let (mut digest, mut live) = (None, true);
-        for event in &events {
-            match repositories::holder_life(event) {
-                Some((_, Life::Began)) => live = true,
-                Some((_, Life::Ended)) => (live, digest) = (false, None),
-                None => {
-                    match from_stored(&event.event_type, event.schema_version, &event.payload) {
-                        Ok(RepositoryEvent::TagMoved { digest: moved, .. }) if live => {
-                            digest = Some(moved)
-                        }
-                        Ok(RepositoryEvent::TagDeleted { .. }) => digest = None,
-                        _ => {}
-                    }
-                }
+        for (step, _) in &steps {
+            match step {
+                Step::Moved(moved) if live => digest = Some(moved.clone()),
+                Step::Moved(_) => {}
+                Step::Deleted => digest = None,
+                Step::Holder(Life::Began) => live = true,
+                Step::Holder(Life::Ended) => (live, digest) = (false, None),
             }
         }
-        events.retain(|event| !matches!(repositories::holder_life(event), Some((_, Life::Began))));
+        let events = steps
+            .into_iter()
+            .filter(|(step, _)| !matches!(step, Step::Holder(Life::Began)))
+            .map(|(_, event)| event)
+            .collect();
         Ok(TagHistory { events, digest })
     }
 }
