@@ -1010,19 +1010,19 @@ async fn a_helm_proxy_purged_moved_or_created_again_asks_its_remote_anew() {
         .await
     };
     let (old, new) = (remote("old").await, remote("new").await);
-    let proxy = |url: String| {
-        json!({"key": "stable", "package_type": "HELM", "url": url,
-                                     "cache": {"tag_ttl_seconds": 300}})
+    let create_proxy = |url: String| {
+        let body = json!({"key": "stable", "package_type": "HELM", "url": url,
+                          "cache": {"tag_ttl_seconds": 300}});
+        let app = &app;
+        async move {
+            let created = app
+                .call("POST", "/api/v1/upstream-proxies", Some(body))
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text);
+        }
     };
     let upstreams = |list: Value| Some(json!({ "upstreams": list }));
-    let created = app
-        .call(
-            "POST",
-            "/api/v1/upstream-proxies",
-            Some(proxy(old.base.clone())),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    create_proxy(old.base.clone()).await;
     registry(&app, "charts", "HELM", json!({"upstreams": ["stable"]})).await;
     let listed = index(&app, "charts").await;
     assert_eq!(versions(&listed, "old"), ["1.0.0"], "{listed}");
@@ -1076,14 +1076,7 @@ async fn a_helm_proxy_purged_moved_or_created_again_asks_its_remote_anew() {
         .call("DELETE", "/api/v1/upstream-proxies/stable", None)
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
-    let created = app
-        .call(
-            "POST",
-            "/api/v1/upstream-proxies",
-            Some(proxy(old.base.clone())),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    create_proxy(old.base.clone()).await;
     let attached = app.call(
         "PATCH",
         "/api/v1/registries/charts",

@@ -1641,18 +1641,18 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
     let config_digest = push_blob(&app, "team/app", config).await;
     let first = image_manifest(&config_digest, config.len(), &[], None, None);
     let ct = [("Content-Type", OCI_MANIFEST)];
-    let put = send(
-        &app,
-        "PUT",
-        "/v2/team/app/manifests/prod",
-        &ct,
-        first.clone(),
-    )
-    .await;
-    assert_eq!(put.status(), 201);
-    // Pulled once, so that this instance caches the tag and the manifest.
-    let pulled = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
-    assert_eq!(pulled.bytes().await.unwrap(), first);
+    // Pushes `manifest` as `team/app:<tag>` and pulls it back (so that the cache holds it).
+    let push_and_pull = |tag: &'static str, manifest: Vec<u8>| {
+        let (app, ct) = (&app, &ct);
+        async move {
+            let path = format!("/v2/team/app/manifests/{tag}");
+            let put = send(app, "PUT", &path, ct, manifest.clone()).await;
+            assert_eq!(put.status(), 201);
+            let pulled = send(app, "GET", &path, &[], Vec::new()).await;
+            assert_eq!(pulled.bytes().await.unwrap(), manifest);
+        }
+    };
+    push_and_pull("prod", first.clone()).await;
     let started = send(&app, "POST", "/v2/team/app/blobs/uploads/", &[], Vec::new()).await;
     assert_eq!(started.status(), 202);
     let session = started.headers()["location"].to_str().unwrap().to_owned();
@@ -1710,17 +1710,7 @@ async fn a_registry_deleted_and_created_again_starts_empty(app: TestApp) {
     // The new life takes the same tag, and even the same manifest, from scratch.
     let config_digest = push_blob(&app, "team/app", config).await;
     let second = image_manifest(&config_digest, config.len(), &[], None, Some("x/two"));
-    let put = send(
-        &app,
-        "PUT",
-        "/v2/team/app/manifests/prod",
-        &ct,
-        second.clone(),
-    )
-    .await;
-    assert_eq!(put.status(), 201);
-    let pulled = send(&app, "GET", "/v2/team/app/manifests/prod", &[], Vec::new()).await;
-    assert_eq!(pulled.bytes().await.unwrap(), second);
+    push_and_pull("prod", second.clone()).await;
     let put = send(&app, "PUT", "/v2/team/app/manifests/v1", &ct, first.clone()).await;
     assert_eq!(
         put.status(),
