@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::app::{Db, Response, TestApp};
-use support::helm::{Helm, archive, chart};
+use support::helm::{Helm, StaticRepository, archive, chart, write};
 
 on_both_backends!(
     uploads_are_checked_and_each_refusal_says_why,
@@ -647,11 +647,6 @@ fn host(app: &TestApp) -> String {
     app.base_url.trim_start_matches("http://").to_owned()
 }
 
-fn write(path: &std::path::Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// `helm repo add` with credentials, `repo update`, `search repo`, `pull`; `registry login`,
 /// `push` and `pull oci://`; a chart crossing each way; `dependency update` from Berth.
 async fn the_helm_client_uses_both_protocols(major: u32, db: Db) {
@@ -802,60 +797,6 @@ async fn helm_v3_uses_the_classic_repository_and_oci() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_v4_uses_the_classic_repository_and_oci() {
     the_helm_client_uses_both_protocols(4, Db::Postgres).await;
-}
-
-/// A static chart repository served by `python3 -m http.server`.
-struct StaticRepository {
-    child: std::process::Child,
-    base: String,
-    /// What it serves.
-    dir: tempfile::TempDir,
-}
-
-impl Drop for StaticRepository {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl StaticRepository {
-    /// Serves `files` (path, bytes) and an index.yaml written by `index(base)`.
-    async fn start(files: &[(&str, &[u8])], index: impl Fn(&str) -> String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        for (path, bytes) in files {
-            write(&dir.path().join(path), bytes);
-        }
-        write(&dir.path().join("index.yaml"), index(&base).as_bytes());
-        let mut child = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if reqwest::get(format!("{base}/index.yaml")).await.is_ok() {
-                return Self { child, base, dir };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the static repository did not start");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::{Db, TestApp};
+use support::clients::{skopeo, skopeo_ok};
 use support::oci;
 use support::upstream::{Distribution, Forwarder};
 
@@ -20,23 +20,6 @@ on_both_backends!(
 
 fn host(app: &TestApp) -> String {
     app.base_url.trim_start_matches("http://").to_owned()
-}
-
-fn skopeo(args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is needed (make test installs it)")
-}
-
-fn skopeo_ok(args: &[&str]) -> String {
-    let output = skopeo(args);
-    assert!(
-        output.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Pushes a three-layer image as `<repository>:<tag>` to a registry at `host`, and returns its

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::app::{Db, TestApp};
+use support::clients::skopeo_ok as skopeo;
 use support::oci;
 
 on_both_backends!(
@@ -48,19 +49,6 @@ async fn registry(app: &TestApp, name: &str) {
 
 fn host(app: &TestApp) -> String {
     app.base_url.trim_start_matches("http://").to_owned()
-}
-
-fn skopeo(args: &[&str]) -> std::process::Output {
-    let output = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is needed (make test installs it)");
-    assert!(
-        output.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 fn layout_digest(dir: &std::path::Path) -> String {
@@ -1402,28 +1390,9 @@ async fn a_public_registry_allows_anonymous_pulls_and_nothing_else(app: TestApp)
 async fn oras_pushes_pulls_and_attaches_a_referrer(app: TestApp) {
     registry(&app, "team").await;
     let work = tempfile::tempdir().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new(format!("{root}/.tools/venv/bin/python"))
-        .arg(format!("{root}/tests/clients/oras_roundtrip.py"))
-        .args([
-            &host(&app),
-            &app.admin(),
-            "team/artifact",
-            work.path().to_str().unwrap(),
-        ])
-        // oras writes credentials to ~/.docker/config.json: keep them in the test's directory.
-        .env("HOME", work.path())
-        .env("DOCKER_CONFIG", work.path().join(".docker"))
-        .output()
-        .expect("the oras SDK is needed (make test installs it into .tools/venv)");
-    assert!(
-        output.status.success(),
-        "oras failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let args = [host(&app), app.admin(), "team/artifact".into()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = support::clients::oras_script("oras_roundtrip.py", &args, work.path());
     assert_eq!(report["push_status"], 201);
     assert_eq!(report["attach_status"], 201);
     assert_eq!(report["pulled"], "hello from oras\n");

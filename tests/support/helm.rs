@@ -103,3 +103,64 @@ impl Helm {
         self.command(args).output().expect("running helm")
     }
 }
+
+/// Writes `bytes` to `path`, making its directory first.
+pub fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A static chart repository served by `python3 -m http.server`.
+pub struct StaticRepository {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// What it serves.
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for StaticRepository {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl StaticRepository {
+    /// Serves `files` (path, bytes) and an index.yaml written by `index(base)`.
+    pub async fn start(files: &[(&str, &[u8])], index: impl Fn(&str) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        for (path, bytes) in files {
+            write(&dir.path().join(path), bytes);
+        }
+        write(&dir.path().join("index.yaml"), index(&base).as_bytes());
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if reqwest::get(format!("{base}/index.yaml")).await.is_ok() {
+                return Self { child, base, dir };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the static repository did not start");
+    }
+}

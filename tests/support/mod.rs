@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 }
 
 pub mod app;
+pub mod clients;
 pub mod cluster;
 pub mod helm;
 pub mod oci;
