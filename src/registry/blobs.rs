@@ -20,6 +20,19 @@ fn digest(raw: &str) -> RegistryResult<Digest> {
     Digest::parse(raw).map_err(|e| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))
 }
 
+/// The digest of a blob path. A malformed `algorithm:hex` is `DIGEST_INVALID` (400), and
+/// anything else is `BLOB_UNKNOWN` (404): Distribution answers the same statuses, the second
+/// because its route only matches the digest's shape.
+fn blob_digest(raw: &str) -> RegistryResult<Digest> {
+    if raw.contains(':') {
+        return digest(raw);
+    }
+    Err(RegistryError::new(
+        ErrorCode::BlobUnknown,
+        format!("{raw:?} is not a digest, so no blob has it"),
+    ))
+}
+
 fn query(request: &Request, key: &str) -> Option<String> {
     url::form_urlencoded::parse(request.uri().query()?.as_bytes())
         .find(|(k, _)| k == key)
@@ -91,7 +104,7 @@ pub async fn blob(
         Action::Pull
     };
     let admitted = state.admit(request, repository, &[action]).await?;
-    let digest = digest(raw_digest)?;
+    let digest = blob_digest(raw_digest)?;
     let unknown = || {
         RegistryError::new(
             ErrorCode::BlobUnknown,

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     ManifestUnknown,
     /// The repository name is invalid.
     NameInvalid,
+    /// A manifest is pushed to a reference that is neither a valid tag nor a digest.
+    TagInvalid,
+    /// The `n` of a paged list is not a number.
+    PaginationNumberInvalid,
     /// The repository (its registry) is not known.
     NameUnknown,
     /// A size is wrong (e.g. a manifest too large).
@@ -60,6 +64,26 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The code and status of each error, in one place.
+    ///
+    /// Where a malformed request could be answered more than one way, Berth answers as CNCF
+    /// Distribution does, so that clients and suites written against it read the same status:
+    /// - a manifest reference that is neither a tag nor a digest: 404 `MANIFEST_UNKNOWN` on
+    ///   `GET`, `HEAD` and `DELETE` (nothing can exist under it; Distribution's routes never
+    ///   match it), and 400 `TAG_INVALID` (or `DIGEST_INVALID`) on `PUT`;
+    /// - a blob path whose digest is a malformed `algorithm:hex`: 400 `DIGEST_INVALID`; one
+    ///   that is not even shaped like a digest: 404 `BLOB_UNKNOWN`.
+    ///
+    /// And where Berth keeps its own answer:
+    /// - a name that breaks the repository grammar is 400 `NAME_INVALID`, the specification's
+    ///   code for it; Distribution's routes answer a bare 404, which a pusher would read as a
+    ///   repository to create. A well-formed name outside every registry is 404
+    ///   `NAME_UNKNOWN`, as there;
+    /// - an unknown upload is 404 `BLOB_UPLOAD_UNKNOWN`, the specification's code (Distribution
+    ///   says `BLOB_UPLOAD_INVALID` with the same status);
+    /// - a chunk that does not start at the upload's offset is 416, as the specification says
+    ///   (Distribution 2.8 accepts it);
+    /// - a malformed `n` is 400 `PAGINATION_NUMBER_INVALID`, where Distribution 2.8 ignores it
+    ///   and lists everything: a limit the client asked for is never silently dropped.
     pub fn describe(self) -> (&'static str, StatusCode) {
         use ErrorCode::*;
         match self {
@@ -71,6 +95,8 @@ impl ErrorCode {
             ManifestInvalid => ("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
             ManifestUnknown => ("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
             NameInvalid => ("NAME_INVALID", StatusCode::BAD_REQUEST),
+            TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
+            PaginationNumberInvalid => ("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
             NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
             Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),

@@ -21,12 +21,16 @@ use crate::storage::BlobStore;
 /// The most tags or repositories one page lists.
 const MAX_PAGE: u64 = 1000;
 
-fn reference(raw: &str) -> RegistryResult<Reference> {
+/// The reference of a manifest request. One that is neither a tag nor a digest names nothing
+/// that can exist, so reading or deleting it is `MANIFEST_UNKNOWN` (404), as in Distribution,
+/// whose routes never match it; pushing to it is refused as `TAG_INVALID`, or `DIGEST_INVALID`
+/// when it has the `algorithm:hex` shape of a digest (both 400).
+fn reference(raw: &str, method: &Method) -> RegistryResult<Reference> {
     Reference::parse(raw).map_err(|e| {
-        let code = if raw.contains(':') {
-            ErrorCode::DigestInvalid
-        } else {
-            ErrorCode::ManifestInvalid
+        let code = match *method {
+            Method::PUT if raw.contains(':') => ErrorCode::DigestInvalid,
+            Method::PUT => ErrorCode::TagInvalid,
+            _ => ErrorCode::ManifestUnknown,
         };
         RegistryError::new(code, e.to_string())
     })
@@ -42,7 +46,10 @@ fn page_size(request: &Request) -> RegistryResult<u64> {
     match query(request, "n") {
         None => Ok(MAX_PAGE),
         Some(n) => n.parse::<u64>().map(|n| n.min(MAX_PAGE)).map_err(|_| {
-            RegistryError::new(ErrorCode::Unsupported, format!("n={n:?} is not a number"))
+            RegistryError::new(
+                ErrorCode::PaginationNumberInvalid,
+                format!("n={n:?} is not a number of results"),
+            )
         }),
     }
 }
@@ -112,7 +119,7 @@ pub async fn manifest(
     };
     let admitted = state.admit(request, repository, actions).await?;
     let principal = admitted.principal;
-    let reference = reference(raw_reference)?;
+    let reference = reference(raw_reference, &method)?;
     match method {
         Method::PUT => {
             put(

@@ -26,9 +26,18 @@ pub enum V2Route {
     Referrers(RepositoryName, String),
 }
 
+/// A repository name. A name of one component is well formed for OCI, but Berth's names start
+/// with a registry: no registry holds it, so it is unknown rather than invalid.
 fn name(raw: &str) -> RegistryResult<RepositoryName> {
-    RepositoryName::parse(raw)
-        .map_err(|e| RegistryError::new(ErrorCode::NameInvalid, e.to_string()))
+    RepositoryName::parse(raw).map_err(|e| {
+        if !raw.contains('/') && RepositoryName::parse(&format!("r/{raw}")).is_ok() {
+            return RegistryError::new(
+                ErrorCode::NameUnknown,
+                format!("repository name {raw} is not known: repositories live in a registry, as <registry>/{raw}"),
+            );
+        }
+        RegistryError::new(ErrorCode::NameInvalid, e.to_string())
+    })
 }
 
 /// Parses the part of the path after `/v2/`.
@@ -112,6 +121,14 @@ mod tests {
             parse("r/a/referrers/sha256:x").unwrap(),
             V2Route::Referrers(repo("r/a"), "sha256:x".into())
         );
+    }
+
+    #[test]
+    fn a_name_of_one_well_formed_component_is_unknown_not_invalid() {
+        let err = parse("nginx/manifests/latest").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NameUnknown);
+        let err = parse("Nginx/manifests/latest").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NameInvalid);
     }
 
     #[test]
