@@ -119,6 +119,7 @@ impl Application {
             .at("/", console::page())
             .at("/console/:file", console::files())
             .data(store)
+            .around(crate::body::drain_unread)
             .with(Tracing);
         let acceptor =
             IdleAcceptor::new(TcpAcceptor::from_tokio(self.listener)?, self.idle_timeout);

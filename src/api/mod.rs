@@ -59,7 +59,8 @@ pub fn spec_yaml() -> String {
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Refuses a body over [`MAX_BODY_BYTES`] with 413, whether it announces its length or not,
-/// before any handler reads it.
+/// before any handler reads it. The rest of a refused body is drained by
+/// [`crate::body::drain_unread`], so the client reads the refusal.
 async fn limit_body<E: poem::Endpoint>(
     next: Arc<E>,
     mut request: poem::Request,
@@ -70,8 +71,7 @@ async fn limit_body<E: poem::Endpoint>(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = announced.filter(|&len| len > MAX_BODY_BYTES as u64) {
-        crate::body::drain_announced(&mut request, len).await;
+    if announced.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Ok(error::ApiError::too_large(MAX_BODY_BYTES).into_response());
     }
     let Some(bytes) = crate::body::read_limited(request.take_body(), MAX_BODY_BYTES).await else {
