@@ -34,6 +34,25 @@ async fn serve_on_an_empty_data_dir_is_ready_on_sqlite() {
     assert!(server.terminate(), "SIGTERM should end serve cleanly");
 }
 
+#[tokio::test]
+async fn serve_says_first_where_the_console_is_and_how_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&["--data-dir", dir.path().to_str().unwrap()], &[]);
+    let printed = server.printed(3);
+    assert_eq!(
+        printed[0],
+        format!("Berth listening on {}", server.base_url)
+    );
+    let console = printed[1].strip_prefix("  console:   ").expect(&printed[1]);
+    let console = console.split_whitespace().next().unwrap();
+    assert_eq!(console, format!("{}/", server.base_url));
+    let page = reqwest::get(console).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<title>Berth"));
+    assert!(printed[2].starts_with("  token:     "), "{printed:?}");
+    assert!(printed[2].contains("token --data-dir"), "{printed:?}");
+}
+
 #[test]
 fn sigterm_as_soon_as_serve_says_it_listens_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -257,17 +257,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal().context("installing the signal handlers")?;
     let address = app.address();
     tracing::info!(%address, database = %config.database.describe(), "berth started");
-    println!("Berth listening on http://{address}");
-    println!("  data:      {}", config.database.describe());
-    println!("  health:    http://{address}/healthz   readiness: http://{address}/readyz");
-    println!("  API:       http://{address}/api/v1   docs: http://{address}/api/docs");
     let program = std::env::args()
         .next()
         .unwrap_or_else(|| "berth".to_owned());
+    println!("Berth listening on http://{address}");
+    println!("  console:   http://{address}/   (sign in with a token from the next line)");
     println!(
         "  token:     {program} token --data-dir {} --sub $USER --scope admin",
         config.data_dir.display()
     );
+    println!("  API:       http://{address}/api/v1   docs: http://{address}/api/docs");
+    println!("  health:    http://{address}/healthz   readiness: http://{address}/readyz");
+    println!("  data:      {}", config.database.describe());
     app.run_until(shutdown).await.context("serving")
 }
 

@@ -11,6 +11,7 @@ pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
     log: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestServer {
@@ -42,11 +43,14 @@ impl TestServer {
         });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&printed);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("Berth listening on ") {
                     let _ = tx.send(url.trim().to_owned());
                 }
+                lines.lock().expect("stdout lock").push(line);
             }
         });
         let base_url = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -63,6 +67,19 @@ impl TestServer {
             child,
             base_url,
             log,
+            stdout: printed,
+        }
+    }
+
+    /// The first `count` lines the server printed on standard output, waiting for them.
+    pub fn printed(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.stdout.lock().expect("stdout lock").clone();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines.into_iter().take(count).collect();
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
