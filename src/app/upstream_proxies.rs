@@ -57,6 +57,8 @@ pub struct NewUpstreamProxy {
     pub labels: Labels,
     /// Cache settings.
     pub cache: CacheSettings,
+    /// Whether anyone may pull through it without credentials.
+    pub public: bool,
 }
 
 /// Changes to a proxy; `None` keeps a field.
@@ -74,6 +76,8 @@ pub struct UpstreamProxyChanges {
     pub labels: Option<Labels>,
     /// New cache settings.
     pub cache: Option<CacheSettings>,
+    /// Public or private.
+    pub public: Option<bool>,
 }
 
 impl App {
@@ -157,6 +161,7 @@ impl App {
             description: new.description,
             labels: new.labels,
             cache: new.cache,
+            public: new.public,
             name_taken_by: holder.filter(|k| *k != ResourceKind::UpstreamProxy),
         });
         let outcome = match decide(&loaded.state, command) {
@@ -265,6 +270,7 @@ impl App {
                     description: changes.description.clone(),
                     labels: changes.labels.clone(),
                     cache: changes.cache,
+                    public: changes.public,
                 });
                 let events = decide(&loaded.state, command)?;
                 if events.is_empty() {

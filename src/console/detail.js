@@ -3,7 +3,14 @@
 
 import { api, path, query, session } from "./api.js";
 import { h, heading, mount, time } from "./dom.js";
-import { Fields, describedFields, registryOptions, remoteFields, ttlField } from "./fields.js";
+import {
+  Fields,
+  describedFields,
+  proxyVisibility,
+  registryOptions,
+  remoteFields,
+  ttlField,
+} from "./fields.js";
 import { upstreamPicker } from "./upstreams.js";
 import { deleteSection } from "./danger.js";
 import { historySection } from "./history.js";
@@ -183,17 +190,19 @@ function proxySettings(proxy, etag, reload) {
   });
   const described = describedFields(fields, proxy);
   const ttl = ttlField(fields, proxy.cache.tag_ttl_seconds);
+  const visibility = proxyVisibility(fields, proxy);
   const send = async () => {
     const body = {
       ...remote.values(),
       ...described.values(),
       cache: { tag_ttl_seconds: ttl.seconds() },
+      ...visibility.values(),
     };
     const headers = { "If-Match": etag };
     await api("PATCH", path`/api/v1/upstream-proxies/${proxy.key}`, { body, headers });
     reload();
   };
-  return fields.form([remote.wrappers, described.wrappers, ttl.wrapper], send);
+  return fields.form([remote.wrappers, described.wrappers, ttl.wrapper, visibility.wrapper], send);
 }
 
 /** Renders the page of the registry (`kind` "registry") or upstream proxy ("proxy") `name`. */

@@ -139,6 +139,19 @@ export function registryOptions(fields, registry = {}) {
   };
 }
 
+/** Whether anyone may pull through a proxy: what a registry mirror needs. */
+export function proxyVisibility(fields, proxy = {}) {
+  const open = checkbox({
+    id: "proxy-public",
+    label: "Public: anyone may pull through it without credentials (a registry mirror needs this)",
+    checked: proxy.public,
+  });
+  return {
+    wrapper: fields.add("public", open),
+    values: () => ({ public: open.input.checked }),
+  };
+}
+
 /** The source, URL and credentials of a proxy, shown as its package type needs. */
 export function remoteFields(fields, { packageType, source = "DOCKER_HUB", url = "", auth } = {}) {
   const sourceChoice = radios({

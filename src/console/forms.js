@@ -6,6 +6,7 @@ import {
   Fields,
   describedFields,
   nameField,
+  proxyVisibility,
   registryOptions,
   remoteFields,
   ttlField,
@@ -80,6 +81,7 @@ export function newProxyPage(main) {
   const remote = remoteFields(fields, { packageType: "DOCKER" });
   const described = describedFields(fields);
   const ttl = ttlField(fields);
+  const visibility = proxyVisibility(fields);
   const send = async () => {
     const body = {
       key: key.input.value,
@@ -87,12 +89,20 @@ export function newProxyPage(main) {
       ...remote.values(),
       ...described.values(),
       cache: { tag_ttl_seconds: ttl.seconds() },
+      ...visibility.values(),
     };
     const created = await api("POST", "/api/v1/upstream-proxies", { body });
     location.hash = `#/upstream-proxies/${encodeURIComponent(created.body.key)}`;
   };
   const form = fields.form(
-    [type.wrapper, fields.add("key", key), remote.wrappers, described.wrappers, ttl.wrapper],
+    [
+      type.wrapper,
+      fields.add("key", key),
+      remote.wrappers,
+      described.wrappers,
+      ttl.wrapper,
+      visibility.wrapper,
+    ],
     send,
     key.valid,
   );

@@ -90,6 +90,14 @@ pub enum Namespace {
 }
 
 impl Namespace {
+    /// Whether anyone may pull from it without credentials.
+    pub fn is_public(&self) -> bool {
+        match self {
+            Self::Registry(registry) => registry.doc.public,
+            Self::Proxy { proxy, .. } => proxy.doc.public,
+        }
+    }
+
     /// The part of `repository` that names it within this namespace (and on the remote).
     pub fn path<'a>(&self, repository: &'a RepositoryName) -> &'a str {
         match self {
@@ -110,7 +118,7 @@ pub struct Admitted {
 
 impl RegistryState {
     /// Admits a request on `repository` that does `actions`: anonymous pulls of a public
-    /// registry, else whatever the caller's credentials allow. Checks that the namespace exists
+    /// registry or upstream proxy, else whatever the caller's credentials allow. Checks that the namespace exists
     /// and that only pulls go to an upstream proxy.
     pub async fn admit(
         &self,
@@ -121,9 +129,8 @@ impl RegistryState {
         let pull_only = actions.iter().all(|a| *a == Action::Pull);
         if pull_only && access::credentials(self, request).is_none() {
             // An unknown registry answers with the challenge, so that names do not leak.
-            if let Ok(namespace @ Namespace::Registry(_)) = self.namespace(repository).await
-                && let Namespace::Registry(registry) = &namespace
-                && registry.doc.public
+            if let Ok(namespace) = self.namespace(repository).await
+                && namespace.is_public()
             {
                 return Ok(Admitted {
                     principal: None,
@@ -150,12 +157,9 @@ impl RegistryState {
         })
     }
 
-    /// Whether the registry of `repository` is public.
+    /// Whether the registry or upstream proxy of `repository` is public.
     pub async fn is_public(&self, repository: &RepositoryName) -> bool {
-        matches!(
-            self.namespace(repository).await,
-            Ok(Namespace::Registry(registry)) if registry.doc.public
-        )
+        matches!(self.namespace(repository).await, Ok(namespace) if namespace.is_public())
     }
 
     /// The registry or Docker upstream proxy a repository lives in, or `NAME_UNKNOWN`.

@@ -123,6 +123,7 @@ test("upstream proxies are created for Docker Hub with credentials and for a Hel
     await page.getByLabel("Username and password").check();
     await page.getByLabel("Username", { exact: true }).fill("ci-bot");
     await page.getByLabel("Password", { exact: true }).fill("s3cret-pass");
+    await page.getByLabel(/Public: anyone may pull through it/).check();
     await page.getByRole("button", { name: "Create Upstream Proxy" }).click();
     await page.getByRole("heading", { name: "dockerhub", level: 1 }).waitFor();
     assert.match(
@@ -135,6 +136,16 @@ test("upstream proxies are created for Docker Hub with credentials and for a Hel
       type: "USERNAME_PASSWORD",
       username: "ci-bot",
       password_set: true,
+    });
+    assert.equal(hub.body.public, true);
+    // Made private on its page, it stays private.
+    const visibility = page.getByLabel(/Public: anyone may pull through it/);
+    assert.equal(await visibility.isChecked(), true);
+    await visibility.uncheck();
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await eventually(async () => {
+      const saved = await berth.api("GET", "/api/v1/upstream-proxies/dockerhub");
+      assert.equal(saved.body.public, false);
     });
     // Nothing is cached yet, and the purge says so in the API's count.
     await page.getByRole("button", { name: "Purge cached tags" }).click();

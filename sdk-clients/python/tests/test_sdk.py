@@ -54,6 +54,10 @@ def test_registries_and_proxies_go_through_their_whole_life():
         )
         assert proxy.auth.password_set is True
         assert proxy.auth.username == "ci"
+        assert proxy.public is False
+        made_public = proxies.update_upstream_proxy(key, UpdateUpstreamProxyRequest(public=True))
+        assert made_public.public is True
+        assert made_public.version == 2
 
         name = unique("team")
         created = registries.create_registry(

@@ -38,6 +38,10 @@ test('registries and proxies go through their whole life', async () => {
     },
   });
   assert.equal(proxy.auth.passwordSet, true);
+  assert.equal(proxy._public, false);
+  const madePublic = await proxies.updateUpstreamProxy({ key, updateUpstreamProxyRequest: { _public: true } });
+  assert.equal(madePublic._public, true);
+  assert.equal(madePublic.version, 2);
 
   const name = unique('team');
   const created = await registries.createRegistry({

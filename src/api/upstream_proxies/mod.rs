@@ -137,6 +137,7 @@ impl UpstreamProxiesApi {
             description: common::description(body.description.as_deref())?,
             labels: common::labels(&body.labels)?,
             cache: body.cache.map(cache).unwrap_or_default(),
+            public: body.public,
         };
         let stored = app.create_upstream_proxy(&ctx, new).await?;
         let location = format!("/api/v1/upstream-proxies/{}", stored.doc.key);
@@ -263,6 +264,7 @@ impl UpstreamProxiesApi {
             },
             labels: body.labels.as_deref().map(common::labels).transpose()?,
             cache: body.cache.map(cache),
+            public: body.public,
         };
         let key = common::name("key", &key)?;
         let if_match = common::if_match(if_match.as_deref())?;

@@ -109,6 +109,9 @@ pub struct UpstreamProxyBody {
     pub labels: Vec<String>,
     /// Cache freshness.
     pub cache: CacheBody,
+    /// Whether anyone may pull through it without credentials (as a registry mirror is pulled
+    /// from by Docker daemons and containerd).
+    pub public: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -143,6 +146,7 @@ impl From<Stored<UpstreamProxy>> for UpstreamProxyBody {
             cache: CacheBody {
                 tag_ttl_seconds: Count(proxy.cache.tag_ttl_seconds),
             },
+            public: proxy.public,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
             version: stored.version,
@@ -176,6 +180,11 @@ pub struct CreateUpstreamProxyRequest {
     /// Cache freshness (default 300 s for tags).
     #[oai(nullable)]
     pub cache: Option<CacheBody>,
+    /// Whether anyone may pull through it without credentials (default false). A proxy that
+    /// serves as the registry mirror (`BERTH_MIRROR`) must be public for Docker daemons and
+    /// containerd, which pull from a mirror anonymously.
+    #[oai(default, nullable)]
+    pub public: bool,
 }
 
 /// Changes to a proxy: only the fields sent change.
@@ -200,6 +209,9 @@ pub struct UpdateUpstreamProxyRequest {
     /// New cache settings.
     #[oai(nullable)]
     pub cache: Option<CacheBody>,
+    /// Make it public (anyone may pull through it) or private.
+    #[oai(nullable)]
+    pub public: Option<bool>,
 }
 
 /// A page of upstream proxies.
@@ -268,6 +280,7 @@ impl poem_openapi::types::Example for CreateUpstreamProxyRequest {
             cache: Some(CacheBody {
                 tag_ttl_seconds: Count(300),
             }),
+            public: false,
         }
     }
 }
@@ -281,6 +294,7 @@ impl poem_openapi::types::Example for UpdateUpstreamProxyRequest {
             description: MaybeUndefined::Undefined,
             labels: None,
             cache: None,
+            public: None,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct CreateUpstreamProxy {
     pub labels: Labels,
     /// Cache freshness.
     pub cache: CacheSettings,
+    /// Whether anyone may pull through it without credentials.
+    pub public: bool,
     /// Fact: the kind of resource that already holds this name, if another kind does.
     pub name_taken_by: Option<ResourceKind>,
 }
@@ -71,4 +73,6 @@ pub struct UpdateUpstreamProxy {
     pub labels: Option<Labels>,
     /// New cache settings.
     pub cache: Option<CacheSettings>,
+    /// Public (anyone may pull through it) or private.
+    pub public: Option<bool>,
 }

@@ -58,6 +58,12 @@ pub enum UpstreamProxyEvent {
         /// The new settings.
         cache: CacheSettings,
     },
+    /// It became public (anyone may pull through it) or private.
+    #[serde(rename = "UpstreamProxyVisibilityChanged")]
+    VisibilityChanged {
+        /// Whether it is public now.
+        public: bool,
+    },
     /// It was deleted.
     #[serde(rename = "UpstreamProxyDeleted")]
     Deleted {},

@@ -98,6 +98,10 @@ pub struct UpstreamProxy {
     pub labels: Labels,
     /// Cache freshness.
     pub cache: CacheSettings,
+    /// Whether anyone may pull through it without credentials: what a registry mirror needs,
+    /// since Docker daemons and containerd pull from a mirror anonymously.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// A proxy's state: `None` before creation and after deletion.
@@ -130,7 +134,7 @@ pub fn decide(
                     secret_id: None, ..
                 } => return Err(UpstreamProxyError::PasswordRequired),
             };
-            Ok(vec![UpstreamProxyEvent::Created {
+            let mut events = vec![UpstreamProxyEvent::Created {
                 key: create.key,
                 package_type: create.package_type,
                 remote,
@@ -138,7 +142,11 @@ pub fn decide(
                 description: create.description,
                 labels: create.labels,
                 cache: check_cache(create.cache)?,
-            }])
+            }];
+            if create.public {
+                events.push(UpstreamProxyEvent::VisibilityChanged { public: true });
+            }
+            Ok(events)
         }
         UpstreamProxyCommand::Update(update) => {
             let current = state.as_ref().ok_or(UpstreamProxyError::NotFound)?;
@@ -198,6 +206,9 @@ pub fn decide(
                     cache: check_cache(cache)?,
                 });
             }
+            if let Some(public) = update.public.filter(|p| *p != current.public) {
+                events.push(UpstreamProxyEvent::VisibilityChanged { public });
+            }
             Ok(events)
         }
         UpstreamProxyCommand::Delete { used_by } => {
@@ -236,6 +247,7 @@ pub fn evolve(state: UpstreamProxyState, event: &UpstreamProxyEvent) -> Upstream
             description: description.clone(),
             labels: labels.clone(),
             cache: *cache,
+            public: false,
         }),
         (Some(p), E::RemoteChanged { remote }) => Some(UpstreamProxy {
             remote: remote.clone(),
@@ -254,6 +266,10 @@ pub fn evolve(state: UpstreamProxyState, event: &UpstreamProxyEvent) -> Upstream
             ..p
         }),
         (Some(p), E::CacheConfigured { cache }) => Some(UpstreamProxy { cache: *cache, ..p }),
+        (Some(p), E::VisibilityChanged { public }) => Some(UpstreamProxy {
+            public: *public,
+            ..p
+        }),
         (_, E::Deleted {}) => None,
         (None, _) => None,
     }

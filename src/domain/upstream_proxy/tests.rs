@@ -36,6 +36,7 @@ fn create_docker_hub() -> CreateUpstreamProxy {
         description: None,
         labels: Labels::default(),
         cache: CacheSettings::default(),
+        public: false,
         name_taken_by: None,
     }
 }
@@ -230,6 +231,39 @@ fn switching_from_anonymous_to_a_user_needs_a_password() {
             ..Default::default()
         }))
         .then_refused(UpstreamProxyError::PasswordRequired);
+}
+
+#[test]
+fn a_public_proxy_records_its_visibility_and_can_be_made_private() {
+    let state = proxies()
+        .given([])
+        .when(UpstreamProxyCommand::Create(CreateUpstreamProxy {
+            public: true,
+            ..create_docker_hub()
+        }))
+        .then([
+            docker_hub_created(),
+            UpstreamProxyEvent::VisibilityChanged { public: true },
+        ]);
+    assert!(state.as_ref().unwrap().public);
+    let state = proxies()
+        .given([
+            docker_hub_created(),
+            UpstreamProxyEvent::VisibilityChanged { public: true },
+        ])
+        .when(UpstreamProxyCommand::Update(UpdateUpstreamProxy {
+            public: Some(false),
+            ..Default::default()
+        }))
+        .then([UpstreamProxyEvent::VisibilityChanged { public: false }]);
+    assert!(!state.unwrap().public);
+    proxies()
+        .given([docker_hub_created()])
+        .when(UpstreamProxyCommand::Update(UpdateUpstreamProxy {
+            public: Some(false),
+            ..Default::default()
+        }))
+        .then([]);
 }
 
 #[test]

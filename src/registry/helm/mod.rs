@@ -142,7 +142,7 @@ impl HelmNamespace {
 }
 
 /// Admits a request that does `action` in the Helm registry or proxy `name`: anonymous reads of
-/// a public registry, else what the caller's credentials allow (checked on `chart`'s repository
+/// a public registry or proxy, else what the caller's credentials allow (checked on `chart`'s repository
 /// when the chart is known, else on the whole namespace). A proxy takes pulls only.
 async fn admit(
     state: &RegistryState,
@@ -162,8 +162,10 @@ async fn admit(
         (None, Err(AppError::UpstreamProxy(UpstreamProxyError::NotFound))) => None,
         (None, Err(e)) => return Err(e.into()),
     };
+    let public = registry.as_ref().is_some_and(|r| r.doc.public)
+        || proxy.as_ref().is_some_and(|p| p.doc.public);
     let principal = match access::credentials(state, request) {
-        None if action == Action::Pull && registry.as_ref().is_some_and(|r| r.doc.public) => None,
+        None if action == Action::Pull && public => None,
         None => return Err(HelmError::unauthorized("authentication required")),
         Some(Err(e)) => return Err(HelmError::unauthorized(e.to_string())),
         Some(Ok(principal)) => Some(principal),

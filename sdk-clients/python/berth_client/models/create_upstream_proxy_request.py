@@ -17,7 +17,7 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
 from typing_extensions import Annotated
 from berth_client.models.cache_settings import CacheSettings
@@ -40,7 +40,8 @@ class CreateUpstreamProxyRequest(BaseModel):
     description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="What it is for (at most 1024 characters).")
     labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="Free-form labels (at most 50, each at most 128 characters).")
     cache: Optional[CacheSettings] = Field(default=None, description="Cache freshness (default 300 s for tags).")
-    __properties: ClassVar[List[str]] = ["key", "package_type", "source", "url", "auth", "description", "labels", "cache"]
+    public: Optional[StrictBool] = Field(default=False, description="Whether anyone may pull through it without credentials (default false). A proxy that serves as the registry mirror (`BERTH_MIRROR`) must be public for Docker daemons and containerd, which pull from a mirror anonymously.")
+    __properties: ClassVar[List[str]] = ["key", "package_type", "source", "url", "auth", "description", "labels", "cache", "public"]
 
     @field_validator('key', mode="before")
     def key_validate_regular_expression(cls, value):
@@ -134,6 +135,11 @@ class CreateUpstreamProxyRequest(BaseModel):
         if self.cache is None and "cache" in self.model_fields_set:
             _dict['cache'] = None
 
+        # set to None if public (nullable) is None
+        # and model_fields_set contains the field
+        if self.public is None and "public" in self.model_fields_set:
+            _dict['public'] = None
+
         return _dict
 
     @classmethod
@@ -153,7 +159,8 @@ class CreateUpstreamProxyRequest(BaseModel):
             "auth": UpstreamAuthInput.from_dict(obj["auth"]) if obj.get("auth") is not None else None,
             "description": obj.get("description"),
             "labels": obj.get("labels"),
-            "cache": CacheSettings.from_dict(obj["cache"]) if obj.get("cache") is not None else None
+            "cache": CacheSettings.from_dict(obj["cache"]) if obj.get("cache") is not None else None,
+            "public": obj.get("public") if "public" in obj else False
         })
         return _obj
 

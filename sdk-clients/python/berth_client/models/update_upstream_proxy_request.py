@@ -17,7 +17,7 @@ import pprint
 import re  # noqa: F401
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from typing import Any, ClassVar, Dict, List, Optional
 from typing_extensions import Annotated
 from berth_client.models.cache_settings import CacheSettings
@@ -37,7 +37,8 @@ class UpdateUpstreamProxyRequest(BaseModel):
     description: Optional[Annotated[str, Field(strict=True, max_length=1024)]] = Field(default=None, description="New description, or null to clear it.")
     labels: Optional[List[Annotated[str, Field(strict=True, max_length=128)]]] = Field(default=None, description="New labels (replaces the list).")
     cache: Optional[CacheSettings] = Field(default=None, description="New cache settings.")
-    __properties: ClassVar[List[str]] = ["source", "url", "auth", "description", "labels", "cache"]
+    public: Optional[StrictBool] = Field(default=None, description="Make it public (anyone may pull through it) or private.")
+    __properties: ClassVar[List[str]] = ["source", "url", "auth", "description", "labels", "cache", "public"]
 
     @field_validator('url', mode="before")
     def url_validate_regular_expression(cls, value):
@@ -124,6 +125,11 @@ class UpdateUpstreamProxyRequest(BaseModel):
         if self.cache is None and "cache" in self.model_fields_set:
             _dict['cache'] = None
 
+        # set to None if public (nullable) is None
+        # and model_fields_set contains the field
+        if self.public is None and "public" in self.model_fields_set:
+            _dict['public'] = None
+
         return _dict
 
     @classmethod
@@ -141,7 +147,8 @@ class UpdateUpstreamProxyRequest(BaseModel):
             "auth": UpstreamAuthInput.from_dict(obj["auth"]) if obj.get("auth") is not None else None,
             "description": obj.get("description"),
             "labels": obj.get("labels"),
-            "cache": CacheSettings.from_dict(obj["cache"]) if obj.get("cache") is not None else None
+            "cache": CacheSettings.from_dict(obj["cache"]) if obj.get("cache") is not None else None,
+            "public": obj.get("public")
         })
         return _obj
 

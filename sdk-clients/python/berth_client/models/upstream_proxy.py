@@ -18,7 +18,7 @@ import re  # noqa: F401
 import json
 
 from datetime import datetime
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from typing import Any, ClassVar, Dict, List, Optional
 from berth_client.models.cache_settings import CacheSettings
 from berth_client.models.docker_source import DockerSource
@@ -40,10 +40,11 @@ class UpstreamProxy(BaseModel):
     description: Optional[StrictStr] = Field(default=None, description="What it is for.")
     labels: List[StrictStr] = Field(description="Free-form labels.")
     cache: CacheSettings = Field(description="Cache freshness.")
+    public: StrictBool = Field(description="Whether anyone may pull through it without credentials (as a registry mirror is pulled from by Docker daemons and containerd).")
     created_at: datetime = Field(description="When it was created.")
     updated_at: datetime = Field(description="When it last changed.")
     version: StrictInt = Field(description="Its version; also its `ETag`.")
-    __properties: ClassVar[List[str]] = ["key", "package_type", "source", "url", "auth", "description", "labels", "cache", "created_at", "updated_at", "version"]
+    __properties: ClassVar[List[str]] = ["key", "package_type", "source", "url", "auth", "description", "labels", "cache", "public", "created_at", "updated_at", "version"]
 
     model_config = ConfigDict(
         validate_by_name=True,
@@ -110,6 +111,7 @@ class UpstreamProxy(BaseModel):
             "description": obj.get("description"),
             "labels": obj.get("labels"),
             "cache": CacheSettings.from_dict(obj["cache"]) if obj.get("cache") is not None else None,
+            "public": obj.get("public"),
             "created_at": obj.get("created_at"),
             "updated_at": obj.get("updated_at"),
             "version": obj.get("version")

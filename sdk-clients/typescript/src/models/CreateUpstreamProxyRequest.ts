@@ -80,6 +80,12 @@ export interface CreateUpstreamProxyRequest {
      * Cache freshness (default 300 s for tags).
      */
     cache?: CacheSettings | null;
+    /**
+     * Whether anyone may pull through it without credentials (default false). A proxy that
+     * serves as the registry mirror (`BERTH_MIRROR`) must be public for Docker daemons and
+     * containerd, which pull from a mirror anonymously.
+     */
+    _public?: boolean | null;
 }
 
 
@@ -111,6 +117,7 @@ export function CreateUpstreamProxyRequestFromJSONTyped(json: any, ignoreDiscrim
         'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
         'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
         'cache': json['cache'] === undefined ? undefined : json['cache'] === null ? null : CacheSettingsFromJSON(json['cache']),
+        '_public': json['public'] === undefined ? undefined : json['public'] === null ? null : json['public'],
     };
 }
 
@@ -133,6 +140,7 @@ export function CreateUpstreamProxyRequestToJSONTyped(value?: CreateUpstreamProx
         'description': value['description'],
         'labels': value['labels'],
         'cache': CacheSettingsToJSON(value['cache']),
+        'public': value['_public'],
     };
 }
 

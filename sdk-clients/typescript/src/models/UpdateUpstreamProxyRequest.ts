@@ -65,6 +65,10 @@ export interface UpdateUpstreamProxyRequest {
      * New cache settings.
      */
     cache?: CacheSettings | null;
+    /**
+     * Make it public (anyone may pull through it) or private.
+     */
+    _public?: boolean | null;
 }
 
 
@@ -92,6 +96,7 @@ export function UpdateUpstreamProxyRequestFromJSONTyped(json: any, ignoreDiscrim
         'description': json['description'] === undefined ? undefined : json['description'] === null ? null : json['description'],
         'labels': json['labels'] === undefined ? undefined : json['labels'] === null ? null : json['labels'],
         'cache': json['cache'] === undefined ? undefined : json['cache'] === null ? null : CacheSettingsFromJSON(json['cache']),
+        '_public': json['public'] === undefined ? undefined : json['public'] === null ? null : json['public'],
     };
 }
 
@@ -112,6 +117,7 @@ export function UpdateUpstreamProxyRequestToJSONTyped(value?: UpdateUpstreamProx
         'description': value['description'],
         'labels': value['labels'],
         'cache': CacheSettingsToJSON(value['cache']),
+        'public': value['_public'],
     };
 }
 

@@ -81,6 +81,11 @@ export interface UpstreamProxy {
      */
     cache: CacheSettings;
     /**
+     * Whether anyone may pull through it without credentials (as a registry mirror is pulled
+     * from by Docker daemons and containerd).
+     */
+    _public: boolean;
+    /**
      * When it was created.
      */
     createdAt: Date;
@@ -105,6 +110,7 @@ export function instanceOfUpstreamProxy(value: object): value is UpstreamProxy {
     if (!('auth' in value) || value['auth'] === undefined) return false;
     if (!('labels' in value) || value['labels'] === undefined) return false;
     if (!('cache' in value) || value['cache'] === undefined) return false;
+    if ((!('_public' in (value as Record<string, any>)) && !('public' in (value as Record<string, any>))) || ((value as Record<string, any>)['_public'] === undefined && (value as Record<string, any>)['public'] === undefined)) return false;
     if ((!('createdAt' in (value as Record<string, any>)) && !('created_at' in (value as Record<string, any>))) || ((value as Record<string, any>)['createdAt'] === undefined && (value as Record<string, any>)['created_at'] === undefined)) return false;
     if ((!('updatedAt' in (value as Record<string, any>)) && !('updated_at' in (value as Record<string, any>))) || ((value as Record<string, any>)['updatedAt'] === undefined && (value as Record<string, any>)['updated_at'] === undefined)) return false;
     if (!('version' in value) || value['version'] === undefined) return false;
@@ -129,6 +135,7 @@ export function UpstreamProxyFromJSONTyped(json: any, ignoreDiscriminator: boole
         'description': json['description'] == null ? undefined : json['description'],
         'labels': json['labels'],
         'cache': CacheSettingsFromJSON(json['cache']),
+        '_public': json['public'],
         'createdAt': (json['created_at'] == null ? json['created_at'] : parseDateTime(json['created_at'])),
         'updatedAt': (json['updated_at'] == null ? json['updated_at'] : parseDateTime(json['updated_at'])),
         'version': json['version'],
@@ -154,6 +161,7 @@ export function UpstreamProxyToJSONTyped(value?: UpstreamProxy | null, ignoreDis
         'description': value['description'],
         'labels': value['labels'],
         'cache': CacheSettingsToJSON(value['cache']),
+        'public': value['_public'],
         'created_at': value['createdAt'] == null ? value['createdAt'] : serializeDateTime(value['createdAt']),
         'updated_at': value['updatedAt'] == null ? value['updatedAt'] : serializeDateTime(value['updatedAt']),
         'version': value['version'],
