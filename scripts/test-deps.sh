@@ -17,6 +17,10 @@ fi
 command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
 command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || packages+=(apache2-utils)
+# Container runtimes the tests drive against Berth (tests/runtimes.rs): podman, and containerd
+# with its ctr client.
+command -v podman >/dev/null 2>&1 || packages+=(podman)
+command -v containerd >/dev/null 2>&1 || packages+=(containerd)
 if [ "${1:-}" = "--bench" ]; then
   # The load generator the benchmarks use.
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)

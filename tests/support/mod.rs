@@ -29,8 +29,10 @@ macro_rules! on_both_backends {
 pub mod app;
 pub mod clients;
 pub mod cluster;
+pub mod containerd;
 pub mod helm;
 pub mod oci;
+pub mod podman;
 pub mod postgres;
 pub mod push;
 pub mod server;

@@ -7,6 +7,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::push::{OCI_MANIFEST, bytes_for};
+
 /// A descriptor of content written to the layout.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -94,4 +96,57 @@ pub fn multi_arch(dir: &Path) -> Written {
         .collect();
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": platforms});
     put(dir, index.to_string().as_bytes())
+}
+
+/// An image written into the OCI layout at `dir` that container runtimes can unpack: each of
+/// its `layers` layers is a real gzip-compressed tar holding one file of `file_size` bytes
+/// (the layers of [`image`] are not tars, which only registries accept). Tagged `tag`.
+pub fn unpackable_image(dir: &Path, seed: u8, layers: usize, file_size: usize, tag: &str) -> Image {
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    for i in 0..layers {
+        let content = bytes_for(&format!("{seed}/{i}"), file_size);
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("layer-{i}.bin"), content.as_slice())
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        diff_ids.push(format!("sha256:{:x}", Sha256::digest(&tar)));
+        let layer = put(dir, &gzip(&tar));
+        let media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+        descriptors
+            .push(json!({"mediaType": media_type, "digest": layer.digest, "size": layer.size}));
+    }
+    let config = json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let config = put(dir, config.to_string().as_bytes());
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.digest, "size": config.size},
+        "layers": descriptors,
+    });
+    let manifest = put(dir, manifest.to_string().as_bytes());
+    self::tag(dir, &manifest, OCI_MANIFEST, tag);
+    Image {
+        manifest,
+        config: config.digest,
+        diff_ids,
+    }
+}
+
+/// What [`unpackable_image`] wrote.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The manifest's descriptor.
+    pub manifest: Written,
+    /// The config's digest (podman's image ID, with the `sha256:` prefix).
+    pub config: String,
+    /// The digests of the uncompressed layer tars, in order.
+    pub diff_ids: Vec<String>,
 }
