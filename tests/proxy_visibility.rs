@@ -15,6 +15,8 @@ on_both_backends!(a_public_docker_proxy_serves_anyone_and_a_private_one_asks_who
 
 async fn anonymous_status(app: &TestApp, method: &str, path: &str) -> u16 {
     let request = app.client.request(method.parse().unwrap(), app.url(path));
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let request = request.header("Accept", accept);
     request.send().await.unwrap().status().as_u16()
 }
 
@@ -28,28 +30,30 @@ async fn set_public(app: &TestApp, key: &str, public: bool) -> Value {
     patched.body
 }
 
-async fn a_public_docker_proxy_serves_anyone_and_a_private_one_asks_who(app: TestApp) {
-    let distribution = Distribution::start(None).await;
+/// Pushes an image `app:v1` made from `seed` to `distribution` with skopeo, and creates the
+/// private proxy `mirror` of it on `app`; returns the image's manifest.
+async fn mirror_of(app: &TestApp, distribution: &Distribution, seed: u8) -> oci::Written {
     let dir = tempfile::tempdir().unwrap();
-    let (manifest, _) = oci::image(dir.path(), 9, 2, 50_000, "amd64");
+    let (manifest, _) = oci::image(dir.path(), seed, 2, 50_000, "amd64");
     let media_type = "application/vnd.oci.image.manifest.v1+json";
     oci::tag(dir.path(), &manifest, media_type, "v1");
     let source = format!("oci:{}:v1", dir.path().display());
     let upstream = format!("docker://{}/app:v1", distribution.host);
     let pushed = skopeo(&["copy", "--dest-tls-verify=false", &source, &upstream]);
     assert!(pushed.status.success(), "{pushed:?}");
+    let body = json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
+                      "url": format!("http://{}", distribution.host)});
     let created = app
-        .call(
-            "POST",
-            "/api/v1/upstream-proxies",
-            Some(
-                json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
-                        "url": format!("http://{}", distribution.host)}),
-            ),
-        )
+        .call("POST", "/api/v1/upstream-proxies", Some(body))
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["public"], false, "private unless asked");
+    manifest
+}
+
+async fn a_public_docker_proxy_serves_anyone_and_a_private_one_asks_who(app: TestApp) {
+    let distribution = Distribution::start(None).await;
+    let manifest = mirror_of(&app, &distribution, 9).await;
 
     let host = app.base_url.trim_start_matches("http://");
     let through = format!("docker://{host}/mirror/app:v1");
@@ -153,5 +157,38 @@ async fn a_public_helm_proxy_serves_its_index_and_charts_to_anyone() {
     assert_eq!(
         anonymous_status(&app, "GET", "/helm/stable/index.yaml").await,
         401
+    );
+}
+
+/// Waits until an anonymous `GET` of `path` on `app` answers `status`, and says whether it did
+/// within ten seconds.
+async fn eventually_status(app: &TestApp, path: &str, status: u16) -> bool {
+    for _ in 0..200 {
+        if anonymous_status(app, "GET", path).await == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_visibility_on_one_instance_holds_on_the_others() {
+    let first = TestApp::spawn(Db::Postgres).await;
+    let second = first.sibling().await;
+    let distribution = Distribution::start(None).await;
+    mirror_of(&first, &distribution, 4).await;
+    let path = "/v2/mirror/app/manifests/v1";
+    // The second instance learns the proxy and keeps it in memory, private.
+    assert_eq!(anonymous_status(&second, "GET", path).await, 401);
+    set_public(&first, "mirror", true).await;
+    assert!(
+        eventually_status(&second, path, 200).await,
+        "never public there"
+    );
+    set_public(&first, "mirror", false).await;
+    assert!(
+        eventually_status(&second, path, 401).await,
+        "never private again there"
     );
 }

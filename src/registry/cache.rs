@@ -1,8 +1,10 @@
-//! Hot reads: manifests by digest, tag resolutions and rendered Helm indexes, cached in memory
-//! (moka) and kept true by the event log. A follower reads repository events as they are
-//! committed, by this process or any other on the same database, and drops what they change;
-//! a process's own pushes also drop their entries at once, so it reads its own writes. A
-//! registry or upstream proxy deleted drops everything, since all its repositories go with it.
+//! Hot reads: the registry or proxy each name stands for, manifests by digest, tag resolutions
+//! and rendered Helm indexes, cached in memory (moka) and kept true by the event log. A
+//! follower reads events as they are committed, by this process or any other on the same
+//! database, and drops what they change; a process's own pushes and changes to registries and
+//! proxies also drop their entries at once, so it reads its own writes. Any change to a
+//! registry or proxy drops every namespace (they are few, and the mirror stands behind every
+//! unknown name); one deleted drops everything, since all its repositories go with it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,11 +14,14 @@ use futures_util::StreamExt;
 use moka::future::Cache;
 
 use crate::app::App;
+use crate::domain::ResourceKind;
 use crate::domain::oci::{Digest, RepositoryName, Tag};
 use crate::domain::repository::{self, RepositoryEvent};
 use crate::domain::stored::from_stored;
 use crate::event_store::{EventFilter, RecordedEvent};
 use crate::projections::repositories;
+
+use super::Namespace;
 
 /// A manifest ready to serve.
 #[derive(Debug, Clone)]
@@ -44,6 +49,8 @@ pub struct Ticket(u64);
 /// The caches `/v2` and `/helm` read through.
 #[derive(Clone)]
 pub struct ReadCache {
+    /// What each first path component names: a registry, a proxy, or the mirror.
+    namespaces: Cache<String, Namespace>,
     manifests: Cache<(String, Digest), Arc<CachedManifest>>,
     tags: Cache<(String, String), Digest>,
     /// Helm indexes by registry name.
@@ -62,6 +69,7 @@ impl ReadCache {
     /// their rendered entries.
     pub fn new(max_bytes: u64) -> Self {
         Self {
+            namespaces: Cache::builder().max_capacity(10_000).build(),
             manifests: Cache::builder()
                 .weigher(|_, m: &Arc<CachedManifest>| m.bytes.len().try_into().unwrap_or(u32::MAX))
                 .max_capacity(max_bytes)
@@ -113,6 +121,26 @@ impl ReadCache {
 
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What `name` stands for, when cached.
+    pub async fn namespace(&self, name: &str) -> Option<Namespace> {
+        if !self.active() {
+            return None;
+        }
+        self.namespaces.get(name).await
+    }
+
+    /// Remembers what `name` stands for.
+    pub async fn put_namespace(&self, name: &str, namespace: Namespace, ticket: Ticket) {
+        self.fill(&self.namespaces, name.to_owned(), namespace, ticket)
+            .await;
+    }
+
+    /// Drops every namespace: a registry or upstream proxy changed.
+    pub fn forget_namespaces(&self) {
+        self.bump();
+        self.namespaces.invalidate_all();
     }
 
     /// The cached manifest `digest` of `repository`.
@@ -210,6 +238,7 @@ impl ReadCache {
     /// dropping every entry beats tracking which belong to it.
     pub fn forget_all(&self) {
         self.bump();
+        self.namespaces.invalidate_all();
         self.manifests.invalidate_all();
         self.tags.invalidate_all();
         self.indexes.invalidate_all();
@@ -217,6 +246,12 @@ impl ReadCache {
 
     /// Drops what one recorded event changes.
     pub async fn apply(&self, event: &RecordedEvent) {
+        let category = event.stream.category.as_str();
+        if category == ResourceKind::Registry.category()
+            || category == ResourceKind::UpstreamProxy.category()
+        {
+            self.forget_namespaces();
+        }
         if repositories::holder_deleted(event).is_some() {
             self.forget_all();
             return;
@@ -249,11 +284,15 @@ impl ReadCache {
     pub fn spawn_follower(&self, app: App) {
         let cache = self.clone();
         tokio::spawn(async move {
+            // Until the schema is in place (PostgreSQL migrates in the background at start)
+            // the head cannot be read: ask again soon, then less often.
+            let mut wait = Duration::from_millis(20);
             let start = loop {
                 match app.backend().store().head().await {
                     Ok(head) => break head,
-                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    Err(_) => tokio::time::sleep(wait).await,
                 }
+                wait = (wait * 2).min(Duration::from_secs(1));
             };
             cache.following.store(true, Ordering::Release);
             let filter = EventFilter::default();

@@ -162,15 +162,34 @@ impl RegistryState {
         matches!(self.namespace(repository).await, Ok(namespace) if namespace.is_public())
     }
 
-    /// The registry or Docker upstream proxy a repository lives in, or `NAME_UNKNOWN`.
+    /// The registry or Docker upstream proxy a repository lives in, or `NAME_UNKNOWN`: from
+    /// memory, kept true by the log, after the first lookup.
     pub async fn namespace(&self, repository: &RepositoryName) -> RegistryResult<Namespace> {
         let name = repository.registry();
-        match self.app.registry(&name).await {
+        if let Some(namespace) = self.cache.namespace(name.as_str()).await {
+            return Ok(namespace);
+        }
+        let ticket = self.cache.ticket();
+        let namespace = self.load_namespace(repository, &name).await?;
+        if let Some(ticket) = ticket {
+            self.cache
+                .put_namespace(name.as_str(), namespace.clone(), ticket)
+                .await;
+        }
+        Ok(namespace)
+    }
+
+    async fn load_namespace(
+        &self,
+        repository: &RepositoryName,
+        name: &ResourceName,
+    ) -> RegistryResult<Namespace> {
+        match self.app.registry(name).await {
             Ok(registry) => return Ok(Namespace::Registry(registry)),
             Err(AppError::Registry(RegistryRefusal::NotFound)) => {}
             Err(other) => return Err(app_error(other)),
         }
-        match self.app.upstream_proxy(&name).await {
+        match self.app.upstream_proxy(name).await {
             Ok(proxy) if proxy.doc.package_type == PackageType::Docker => {
                 return Ok(Namespace::Proxy {
                     proxy,

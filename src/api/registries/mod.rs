@@ -45,6 +45,7 @@ impl RegistriesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// Makes a retry safe: a request repeated with the same key and body returns the first
         /// response and creates nothing; the same key with another body is refused with 422.
         #[oai(name = "Idempotency-Key")]
@@ -69,6 +70,7 @@ impl RegistriesApi {
             allow_overwrite: body.allow_overwrite,
         };
         let stored = app.create_registry(&ctx, new).await?;
+        registry.cache.forget_namespaces();
         let location = format!("/api/v1/registries/{}", stored.doc.name);
         let tag = etag(stored.version);
         Ok(CreatedRegistry::Created(Json(stored.into()), location, tag))
@@ -155,6 +157,7 @@ impl RegistriesApi {
     }
 
     /// Change a registry's description, labels or upstreams.
+    #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/registries/:name",
         method = "patch",
@@ -165,6 +168,7 @@ impl RegistriesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// The registry's name.
         name: Path<Name>,
         /// Only change it if it is still at this version (412 otherwise).
@@ -191,9 +195,9 @@ impl RegistriesApi {
         };
         let name = common::name("name", &name)?;
         let if_match = common::if_match(if_match.as_deref())?;
-        Ok(ok(app
-            .update_registry(&ctx, &name, changes, if_match)
-            .await?))
+        let stored = app.update_registry(&ctx, &name, changes, if_match).await?;
+        registry.cache.forget_namespaces();
+        Ok(ok(stored))
     }
 
     /// Delete a registry and what it holds: its images and charts go with it, and a registry

@@ -93,6 +93,7 @@ impl UpstreamProxiesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// Makes a retry safe: a request repeated with the same key and body returns the first
         /// response and creates nothing; the same key with another body is refused with 422.
         #[oai(name = "Idempotency-Key")]
@@ -140,6 +141,7 @@ impl UpstreamProxiesApi {
             public: body.public,
         };
         let stored = app.create_upstream_proxy(&ctx, new).await?;
+        registry.cache.forget_namespaces();
         let location = format!("/api/v1/upstream-proxies/{}", stored.doc.key);
         let tag = etag(stored.version);
         Ok(CreatedUpstreamProxy::Created(
@@ -234,6 +236,7 @@ impl UpstreamProxiesApi {
     }
 
     /// Change an upstream proxy's remote, credentials, description, labels or cache settings.
+    #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/upstream-proxies/:key",
         method = "patch",
@@ -244,6 +247,7 @@ impl UpstreamProxiesApi {
         auth: BearerAuth,
         request_id: Data<&RequestId>,
         app: Data<&App>,
+        registry: Data<&Arc<RegistryState>>,
         /// The proxy's key.
         key: Path<Name>,
         /// Only change it if it is still at this version (412 otherwise).
@@ -268,9 +272,11 @@ impl UpstreamProxiesApi {
         };
         let key = common::name("key", &key)?;
         let if_match = common::if_match(if_match.as_deref())?;
-        Ok(ok(app
+        let stored = app
             .update_upstream_proxy(&ctx, &key, changes, if_match)
-            .await?))
+            .await?;
+        registry.cache.forget_namespaces();
+        Ok(ok(stored))
     }
 
     /// Delete an upstream proxy (refused while a registry lists it) and its cache: a proxy
