@@ -1,15 +1,45 @@
-//! Blobs through a proxy: streamed to clients while they are written and hashed, committed
-//! only when the digest matches, one fetch however many ask at once (see [`super::flight`]).
+//! Blobs through a proxy: streamed to clients from memory as they arrive, while a sink hashes
+//! them and writes them to storage; committed only when the digest matches, one fetch however
+//! many ask at once (see [`super::flight`]).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use reqwest::Method;
+use tokio::sync::mpsc;
 
 use super::flight::{self, Flight, Phase};
 use super::stats::Count;
 use super::{BlobFetch, ProxyError, PullThrough, RemoteBlob, Upstream};
 use crate::domain::oci::{Digest, RepositoryName};
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, BlobWriter, StorageError};
+
+/// How many received chunks may wait for the sink before the fetch waits for it.
+const SINK_QUEUE: usize = 64;
+
+/// The most bytes the sink gathers into one write.
+const SINK_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Hashes and writes what the fetch received, in batches of whatever has gathered since the
+/// last write, and tells the flight how far the file goes. Gives the writer back at the end.
+async fn sink(
+    mut writer: BlobWriter,
+    mut chunks: mpsc::Receiver<Bytes>,
+    flight: Arc<Flight>,
+) -> Result<BlobWriter, StorageError> {
+    while let Some(first) = chunks.recv().await {
+        let mut batch_bytes = first.len();
+        let mut batch = vec![first];
+        while batch_bytes < SINK_BATCH_BYTES {
+            let Ok(next) = chunks.try_recv() else { break };
+            batch_bytes += next.len();
+            batch.push(next);
+        }
+        writer.write(batch).await?;
+        flight.written(batch_bytes as u64);
+    }
+    Ok(writer)
+}
 
 impl PullThrough {
     /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
@@ -66,7 +96,7 @@ impl PullThrough {
             Phase::Stored => Ok(BlobFetch::Stored),
             Phase::Streaming { temp, size } => Ok(BlobFetch::Streaming(RemoteBlob {
                 size,
-                chunks: Box::pin(flight::read(temp, self.blobs.blob_path(digest), progress)),
+                chunks: Box::pin(flight::read(flight, temp, self.blobs.blob_path(digest))),
             })),
             Phase::Failed(reason) => Err(failed(reason)),
             Phase::Starting => Err(failed("the fetch ended before it started".into())),
@@ -98,7 +128,7 @@ impl PullThrough {
             }
         };
         self.stats.count(upstream.key.as_str(), Count::Miss);
-        let mut writer = match self.blobs.writer(digest).await {
+        let writer = match self.blobs.writer(digest).await {
             Ok(writer) => writer,
             Err(e) => {
                 self.flights
@@ -113,25 +143,41 @@ impl PullThrough {
             (self.blobs.clone(), self.flights.clone(), self.stats.clone());
         let (cache, digest, key) = (cache.clone(), digest.clone(), upstream.key.clone());
         tokio::spawn(async move {
+            let (to_sink, queue) = mpsc::channel(SINK_QUEUE);
+            let sinking = tokio::spawn(sink(writer, queue, flight.clone()));
             let mut response = response;
             let failure = loop {
                 match response.chunk().await {
                     Ok(Some(chunk)) => {
-                        if let Err(e) = writer.write(&chunk).await {
-                            break Some(e.to_string());
+                        let len = chunk.len() as u64;
+                        flight.received(chunk.clone());
+                        stats.count(key.as_str(), Count::Bytes(len));
+                        if to_sink.send(chunk).await.is_err() {
+                            break None;
                         }
-                        flight.update(|p| p.written += chunk.len() as u64);
-                        stats.count(key.as_str(), Count::Bytes(chunk.len() as u64));
                     }
                     Ok(None) => break None,
                     Err(e) => break Some(format!("the transfer from {key} broke off: {e}")),
                 }
             };
-            let outcome = match failure {
-                Some(reason) => Err(reason),
-                None => match writer.commit().await {
-                    Ok(()) => blobs.link(&cache, &digest).await.map_err(|e| e.to_string()),
+            drop(to_sink);
+            let written = match sinking.await {
+                Ok(written) => written.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let outcome = match (failure, written) {
+                (Some(reason), _) | (None, Err(reason)) => Err(reason),
+                (None, Ok(mut writer)) => match writer.verify() {
                     Err(e) => Err(format!("the blob from {key} is not {digest}: {e}")),
+                    Ok(()) => {
+                        // The whole blob checked out: its last byte may go to the readers
+                        // while it is made durable.
+                        flight.update(|p| p.verified = true);
+                        match writer.commit().await {
+                            Ok(()) => blobs.link(&cache, &digest).await.map_err(|e| e.to_string()),
+                            Err(e) => Err(format!("storing the blob from {key} failed: {e}")),
+                        }
+                    }
                 },
             };
             let phase = match outcome {

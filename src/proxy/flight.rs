@@ -1,10 +1,17 @@
 //! Single flight for blobs: however many clients ask for the same missing blob at once, one
-//! fetch goes to the remote. The fetch writes to a temporary file; every client (the one that
-//! started it included) reads that file as it grows, so all get the bytes as they arrive. The
-//! last byte is released only once the whole blob hashed to its digest; a failed fetch ends
-//! every reader with an error.
+//! fetch goes to the remote, and every client gets the bytes as they arrive.
+//!
+//! The fetch hands each chunk it receives to the readers straight from memory: the flight keeps
+//! a window of the latest chunks (shared [`Bytes`], never copied), and a reader that keeps up
+//! takes its bytes from there. The same chunks go to a sink that hashes them and writes them to
+//! a temporary file in large batches, off the async threads. A reader that joined late, or fell
+//! behind the window, reads the file until it catches up, so memory stays bounded however slow
+//! a reader is: the window only lets go of chunks that are in the file.
+//!
+//! The last byte is released only once the whole blob hashed to its digest; a failed fetch
+//! ends every reader with an error, so a broken transfer reaches no client whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -18,12 +25,15 @@ use crate::domain::oci::Digest;
 /// How much a reader takes from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// How many bytes of the latest chunks stay in memory for the readers that keep up.
+pub const WINDOW_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Where a fetch stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// The request to the remote is on its way.
     Starting,
-    /// Bytes are arriving in `temp`.
+    /// Bytes are arriving; the sink writes them to `temp`.
     Streaming {
         /// The temporary file.
         temp: PathBuf,
@@ -43,15 +53,28 @@ pub enum Phase {
 pub struct Progress {
     /// Where it stands.
     pub phase: Phase,
+    /// Bytes received from the remote so far.
+    pub received: u64,
     /// Bytes written to the temporary file so far.
-    pub written: u64,
+    pub on_disk: u64,
+    /// Whether the whole blob hashed to its digest: its last byte may go out.
+    pub verified: bool,
     /// Whether the fetch has ended (stored, missing or failed).
     pub done: bool,
+}
+
+/// The latest chunks received, from offset `start` on.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    chunks: VecDeque<Bytes>,
+    bytes: u64,
 }
 
 /// One fetch in flight.
 pub struct Flight {
     progress: watch::Sender<Progress>,
+    window: Mutex<Window>,
 }
 
 impl Flight {
@@ -63,6 +86,59 @@ impl Flight {
     /// Updates the fetch's progress.
     pub fn update(&self, change: impl FnOnce(&mut Progress)) {
         self.progress.send_modify(change);
+    }
+
+    /// Hands a chunk received from the remote to the readers.
+    pub fn received(&self, chunk: Bytes) {
+        let len = chunk.len() as u64;
+        {
+            let mut window = self.window.lock().expect("flight window");
+            window.bytes += len;
+            window.chunks.push_back(chunk);
+        }
+        self.update(|p| p.received += len);
+    }
+
+    /// Records that the sink wrote `len` more bytes to the file, and lets go of the chunks the
+    /// window no longer needs to hold.
+    pub fn written(&self, len: u64) {
+        let mut on_disk = 0;
+        self.update(|p| {
+            p.on_disk += len;
+            on_disk = p.on_disk;
+        });
+        let mut window = self.window.lock().expect("flight window");
+        while window.bytes > WINDOW_BYTES {
+            let Some(front) = window.chunks.front() else {
+                break;
+            };
+            let end = window.start + front.len() as u64;
+            if end > on_disk {
+                break;
+            }
+            window.bytes -= front.len() as u64;
+            window.start = end;
+            window.chunks.pop_front();
+        }
+    }
+
+    /// The bytes from `offset` up to at most `end` that the window holds: one chunk's worth.
+    fn window_bytes(&self, offset: u64, end: u64) -> Option<Bytes> {
+        let window = self.window.lock().expect("flight window");
+        if offset < window.start {
+            return None;
+        }
+        let mut at = window.start;
+        for chunk in &window.chunks {
+            let next = at + chunk.len() as u64;
+            if offset < next {
+                let from = (offset - at) as usize;
+                let to = (end.min(next) - at) as usize;
+                return (from < to).then(|| chunk.slice(from..to));
+            }
+            at = next;
+        }
+        None
     }
 }
 
@@ -82,10 +158,15 @@ impl Flights {
         }
         let (progress, _) = watch::channel(Progress {
             phase: Phase::Starting,
-            written: 0,
+            received: 0,
+            on_disk: 0,
+            verified: false,
             done: false,
         });
-        let flight = Arc::new(Flight { progress });
+        let flight = Arc::new(Flight {
+            progress,
+            window: Mutex::default(),
+        });
         map.insert(digest.clone(), flight.clone());
         (flight, true)
     }
@@ -113,145 +194,124 @@ pub async fn started(progress: &mut watch::Receiver<Progress>) -> Progress {
     }
 }
 
-/// The bytes of a streaming fetch as they arrive, read from `temp` (or from `stored`, where
-/// the blob is once it checked out, for a reader that comes late).
-pub fn read(
+/// What a reader needs of the progress it last saw.
+struct Seen {
+    received: u64,
+    on_disk: u64,
+    verified: bool,
+    done: bool,
+}
+
+/// A reader of one streaming fetch.
+struct Reader {
+    flight: Arc<Flight>,
+    progress: watch::Receiver<Progress>,
     temp: PathBuf,
     stored: PathBuf,
-    progress: watch::Receiver<Progress>,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    struct Reader {
-        temp: PathBuf,
-        stored: PathBuf,
-        file: Option<tokio::fs::File>,
-        progress: watch::Receiver<Progress>,
-        delivered: u64,
-        ended: bool,
+    file: Option<tokio::fs::File>,
+    /// Where the open file stands; the reader seeks when it comes back to the file.
+    file_offset: u64,
+    delivered: u64,
+    ended: bool,
+}
+
+impl Reader {
+    /// The next bytes from `delivered` up to `end`, from the file; `on_disk` bytes are there.
+    async fn file_bytes(&mut self, end: u64) -> std::io::Result<Bytes> {
+        if self.file.is_none() {
+            // Opened once: the handle keeps reading after the file is renamed. A commit may
+            // have renamed the file since this reader looked: then the blob is where verified
+            // blobs live.
+            let file = match tokio::fs::File::open(&self.temp).await {
+                Err(_) => tokio::fs::File::open(&self.stored).await?,
+                Ok(file) => file,
+            };
+            self.file = Some(file);
+            self.file_offset = 0;
+        }
+        let file = self.file.as_mut().expect("opened above");
+        if self.file_offset != self.delivered {
+            file.seek(std::io::SeekFrom::Start(self.delivered)).await?;
+        }
+        let want = (end - self.delivered).min(READ_CHUNK as u64) as usize;
+        let mut buffer = vec![0u8; want];
+        file.read_exact(&mut buffer).await?;
+        self.file_offset = self.delivered + want as u64;
+        Ok(Bytes::from(buffer))
     }
+
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            // Read without cloning the phase: this runs for every chunk of every reader.
+            let current = {
+                let progress = self.progress.borrow_and_update();
+                if let Phase::Failed(reason) = &progress.phase {
+                    self.ended = true;
+                    return Some(Err(std::io::Error::other(reason.clone())));
+                }
+                Seen {
+                    received: progress.received,
+                    on_disk: progress.on_disk,
+                    verified: progress.verified,
+                    done: progress.done,
+                }
+            };
+            // The last byte waits until the digest checked out.
+            let deliverable = if current.verified {
+                current.received
+            } else {
+                current.received.saturating_sub(1)
+            };
+            if self.delivered < deliverable {
+                if let Some(bytes) = self.flight.window_bytes(self.delivered, deliverable) {
+                    self.delivered += bytes.len() as u64;
+                    return Some(Ok(bytes));
+                }
+                // Behind the window: what it let go of is in the file.
+                let end = deliverable.min(current.on_disk);
+                if self.delivered < end {
+                    let read = self.file_bytes(end).await;
+                    if let Ok(bytes) = &read {
+                        self.delivered += bytes.len() as u64;
+                    }
+                    return Some(read);
+                }
+            }
+            if current.done && self.delivered >= current.received {
+                return None;
+            }
+            if self.progress.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// The bytes of a streaming fetch as they arrive: from the flight's window while the reader
+/// keeps up, else from `temp` (or from `stored`, where the blob is once it checked out).
+pub fn read(
+    flight: Arc<Flight>,
+    temp: PathBuf,
+    stored: PathBuf,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let reader = Reader {
+        progress: flight.subscribe(),
+        flight,
         temp,
         stored,
         file: None,
-        progress,
+        file_offset: 0,
         delivered: 0,
         ended: false,
     };
     futures_util::stream::unfold(reader, |mut reader| async move {
-        if reader.ended {
-            return None;
-        }
-        loop {
-            let current = reader.progress.borrow_and_update().clone();
-            if let Phase::Failed(reason) = &current.phase {
-                reader.ended = true;
-                return Some((Err(std::io::Error::other(reason.clone())), reader));
-            }
-            // The last byte waits until the digest checked out.
-            let stored = current.phase == Phase::Stored;
-            let deliverable = if stored {
-                current.written
-            } else {
-                current.written.saturating_sub(1)
-            };
-            if reader.delivered < deliverable {
-                if reader.file.is_none() {
-                    // Opened once: the handle keeps reading after the file is renamed.
-                    // A commit may have renamed the file since this reader looked: then the
-                    // blob is where verified blobs live.
-                    let opened = match tokio::fs::File::open(&reader.temp).await {
-                        Err(_) => tokio::fs::File::open(&reader.stored).await,
-                        other => other,
-                    };
-                    match opened {
-                        Ok(mut file) => {
-                            if let Err(e) =
-                                file.seek(std::io::SeekFrom::Start(reader.delivered)).await
-                            {
-                                return Some((Err(e), reader));
-                            }
-                            reader.file = Some(file);
-                        }
-                        Err(e) => return Some((Err(e), reader)),
-                    }
-                }
-                let want = (deliverable - reader.delivered).min(READ_CHUNK as u64) as usize;
-                let mut buffer = vec![0u8; want];
-                let file = reader.file.as_mut().expect("opened above");
-                return match file.read_exact(&mut buffer).await {
-                    Ok(_) => {
-                        reader.delivered += want as u64;
-                        Some((Ok(Bytes::from(buffer)), reader))
-                    }
-                    Err(e) => Some((Err(e), reader)),
-                };
-            }
-            if current.done {
-                return None;
-            }
-            if reader.progress.changed().await.is_err() {
-                return None;
-            }
-        }
+        let next = reader.next().await?;
+        Some((next, reader))
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use futures_util::StreamExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn readers_get_all_but_the_last_byte_until_the_blob_is_stored_even_after_a_rename() {
-        let dir = tempfile::tempdir().unwrap();
-        let (temp, stored) = (dir.path().join("temp"), dir.path().join("stored"));
-        std::fs::write(&temp, b"hello").unwrap();
-        let (progress, receiver) = watch::channel(Progress {
-            phase: Phase::Streaming {
-                temp: temp.clone(),
-                size: Some(5),
-            },
-            written: 5,
-            done: false,
-        });
-        // The commit renamed the file before the reader first opened it.
-        std::fs::rename(&temp, &stored).unwrap();
-        let mut stream = Box::pin(read(temp, stored, receiver));
-        assert_eq!(stream.next().await.unwrap().unwrap().as_ref(), b"hell");
-        let last = tokio::spawn(async move {
-            let rest: Vec<_> = stream.collect().await;
-            rest.into_iter().map(Result::unwrap).collect::<Vec<_>>()
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert!(!last.is_finished(), "the last byte waits for the digest");
-        progress.send_modify(|p| {
-            p.phase = Phase::Stored;
-            p.done = true;
-        });
-        assert_eq!(last.await.unwrap(), vec![Bytes::from_static(b"o")]);
-    }
-
-    #[tokio::test]
-    async fn a_failed_fetch_ends_every_reader_with_the_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let temp = dir.path().join("temp");
-        std::fs::write(&temp, b"partial").unwrap();
-        let (progress, receiver) = watch::channel(Progress {
-            phase: Phase::Streaming {
-                temp: temp.clone(),
-                size: Some(100),
-            },
-            written: 7,
-            done: false,
-        });
-        let mut stream = Box::pin(read(temp, dir.path().join("stored"), receiver));
-        assert_eq!(stream.next().await.unwrap().unwrap().len(), 6);
-        progress.send_modify(|p| {
-            p.phase = Phase::Failed("the transfer broke off".into());
-            p.done = true;
-        });
-        let error = stream.next().await.unwrap().unwrap_err();
-        assert_eq!(error.to_string(), "the transfer broke off");
-        assert!(stream.next().await.is_none());
-    }
-}
+mod tests;

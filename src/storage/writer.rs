@@ -1,25 +1,34 @@
 //! Writing a blob from a stream whose digest is known in advance (a pull-through fetch): the
 //! bytes go to a temporary file while they are hashed, and the blob appears under its digest
 //! only when they match. Dropped or mismatched, the temporary file is removed; nothing partial
-//! is ever served.
+//! is ever served. Bytes are taken in batches, each hashed and written by one call on the
+//! blocking pool, so that a fast remote costs a few large writes rather than one round trip per
+//! small chunk.
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::fs::sync_dir;
 use super::inventory::FETCH_PREFIX;
 use super::{FsBlobStore, StorageError};
 use crate::domain::oci::Digest;
 
+/// The open file and the hash of what it holds, moved to the blocking pool for each batch.
+struct Open {
+    file: std::fs::File,
+    hasher: Sha256,
+}
+
 /// A blob being written.
 pub struct BlobWriter {
     store: FsBlobStore,
     expected: Digest,
     temp: PathBuf,
-    file: Option<tokio::fs::File>,
-    hasher: Sha256,
+    open: Option<Open>,
+    verified: bool,
     written: u64,
 }
 
@@ -30,27 +39,47 @@ impl FsBlobStore {
             .root
             .join("uploads")
             .join(format!("{FETCH_PREFIX}{}", uuid::Uuid::now_v7()));
-        let file = tokio::fs::File::create(&temp).await?;
+        let file = tokio::fs::File::create(&temp).await?.into_std().await;
         Ok(BlobWriter {
             store: self.clone(),
             expected: expected.clone(),
             temp,
-            file: Some(file),
-            hasher: Sha256::new(),
+            open: Some(Open {
+                file,
+                hasher: Sha256::new(),
+            }),
+            verified: false,
             written: 0,
         })
     }
 }
 
+fn blocking_failed(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(e))
+}
+
 impl BlobWriter {
-    /// Appends `chunk`; once this returns, readers of [`Self::temp_path`] see it.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
-        if let Some(file) = &mut self.file {
-            file.write_all(chunk).await?;
-            file.flush().await?;
-        }
-        self.hasher.update(chunk);
-        self.written += chunk.len() as u64;
+    /// Hashes and appends `chunks` in one call on the blocking pool; once this returns, readers
+    /// of [`Self::temp_path`] see them.
+    pub async fn write(&mut self, chunks: Vec<Bytes>) -> Result<(), StorageError> {
+        let Some(mut open) = self.open.take() else {
+            return Err(StorageError::Io(std::io::Error::other(
+                "the writer already failed",
+            )));
+        };
+        let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+        let (open, written) = tokio::task::spawn_blocking(move || {
+            let written = chunks.iter().try_for_each(|chunk| {
+                open.hasher.update(chunk);
+                open.file.write_all(chunk)
+            });
+            (open, written)
+        })
+        .await
+        .map_err(blocking_failed)?;
+        written?;
+        self.open = Some(open);
+        self.written += len;
         Ok(())
     }
 
@@ -64,22 +93,41 @@ impl BlobWriter {
         self.written
     }
 
-    /// Makes the blob visible under its digest if the bytes hash to it; otherwise discards them.
-    pub async fn commit(mut self) -> Result<(), StorageError> {
-        let actual = Digest::from_sha256(&std::mem::take(&mut self.hasher).finalize());
+    /// Checks that everything written hashes to the expected digest. Once it does, the bytes
+    /// may be served whole, before [`Self::commit`] makes them durable.
+    pub fn verify(&mut self) -> Result<(), StorageError> {
+        let open = self.open.as_mut().expect("a writer verifies once");
+        let actual = Digest::from_sha256(&std::mem::take(&mut open.hasher).finalize());
         if actual != self.expected {
             return Err(StorageError::DigestMismatch(self.expected.clone()));
         }
-        let mut file = self.file.take().expect("a writer commits once");
-        file.flush().await?;
-        file.sync_all().await?;
-        drop(file);
+        self.verified = true;
+        Ok(())
+    }
+
+    /// Makes the verified blob visible under its digest, durably.
+    pub async fn commit(mut self) -> Result<(), StorageError> {
+        if !self.verified {
+            self.verify()?;
+        }
+        let open = self.open.take().expect("a writer commits once");
         let target = self.store.blob_path(&self.expected);
-        let dir = target.parent().expect("blob paths have a parent");
-        tokio::fs::create_dir_all(dir).await?;
-        tokio::fs::rename(&self.temp, &target).await?;
+        let temp = self.temp.clone();
+        let dir = target
+            .parent()
+            .expect("blob paths have a parent")
+            .to_owned();
+        let made = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            open.file.sync_all()?;
+            drop(open);
+            std::fs::create_dir_all(&made)?;
+            std::fs::rename(&temp, &target)
+        })
+        .await
+        .map_err(blocking_failed)??;
         // The fetched manifest or blob is recorded next; the rename must be durable first.
-        sync_dir(dir).await?;
+        sync_dir(&dir).await?;
         Ok(())
     }
 }

@@ -90,6 +90,8 @@ pub struct Forwarder {
     down: Arc<AtomicBool>,
     /// Forward at most this many response bytes per connection (0: no limit).
     cut_after: Arc<AtomicU64>,
+    /// Hold each response stream once it has passed this many bytes, until released (0: never).
+    hold_after: Arc<AtomicU64>,
 }
 
 impl Forwarder {
@@ -101,6 +103,7 @@ impl Forwarder {
             requests: Arc::default(),
             down: Arc::default(),
             cut_after: Arc::default(),
+            hold_after: Arc::default(),
         };
         let target = target.to_owned();
         let shared = forwarder.clone();
@@ -144,7 +147,7 @@ impl Forwarder {
                 }
             }
         });
-        let cut_after = self.cut_after.clone();
+        let (cut_after, hold_after) = (self.cut_after.clone(), self.hold_after.clone());
         let downstream = tokio::spawn(async move {
             let mut sent = 0u64;
             let mut buffer = vec![0u8; 64 * 1024];
@@ -159,7 +162,21 @@ impl Forwarder {
                 } else {
                     n
                 };
-                if n == 0 || client_write.write_all(&buffer[..n]).await.is_err() {
+                if n == 0 {
+                    break;
+                }
+                let mut from = 0;
+                let hold = hold_after.load(Ordering::SeqCst);
+                if hold > 0 && sent < hold && sent + n as u64 > hold {
+                    from = (hold - sent) as usize;
+                    if client_write.write_all(&buffer[..from]).await.is_err() {
+                        break;
+                    }
+                    while hold_after.load(Ordering::SeqCst) > 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                if client_write.write_all(&buffer[from..n]).await.is_err() {
                     break;
                 }
                 sent += n as u64;
@@ -190,6 +207,17 @@ impl Forwarder {
     /// Refuses (`true`) or passes (`false`) new connections.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Holds each connection's response stream once it has passed `bytes` in all, until
+    /// [`Self::release`].
+    pub fn hold_after(&self, bytes: u64) {
+        self.hold_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Lets held response streams go on.
+    pub fn release(&self) {
+        self.hold_after.store(0, Ordering::SeqCst);
     }
 
     /// Cuts each connection's response stream once it has passed `bytes` in all (0: never).
