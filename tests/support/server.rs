@@ -5,6 +5,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The `berth` binary the servers run: this build's, or the one `BERTH_BIN` names, so that a
+/// benchmark can compare two builds in one run on one machine.
+pub fn binary() -> String {
+    std::env::var("BERTH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth").to_owned())
+}
+
 /// A running `berth serve`.
 pub struct TestServer {
     child: Child,
@@ -18,7 +24,7 @@ impl TestServer {
     /// Starts `berth serve --listen 127.0.0.1:0` with these extra arguments and environment, and
     /// waits until it prints where it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut command = Command::new(binary());
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
