@@ -4,8 +4,8 @@
 //! A server that answers while the client is still sending, and then closes the connection,
 //! makes the client's kernel see a reset; most clients then report a broken pipe instead of the
 //! answer. That hides every refusal of a request with a body: a 413, but just as much a 401 for
-//! a token that expired in the middle of a long push, which docker, podman, helm and oras
-//! answer by authenticating again and retrying. So [`drain_unread`] wraps every endpoint: the
+//! a token that expired in the middle of a long push, which a client can only answer by
+//! authenticating again if it hears it. So [`drain_unread`] wraps every endpoint: the
 //! handler reads the body through a [`Tap`], and what it left is read on and dropped, up to
 //! [`DRAIN_BYTES`] and for at most [`DRAIN_TIME`]; nothing of it is kept. A body larger than
 //! that still gets the connection closed. A client waiting on `Expect: 100-continue` whose body
