@@ -156,16 +156,17 @@ async fn a_client_waiting_to_continue_is_refused_before_it_sends() {
 async fn oras_whose_token_expires_mid_push_hears_401_and_finishes_once_logged_in_again() {
     let app = TestApp::spawn(Db::Sqlite).await;
     registry(&app, "team", "DOCKER").await;
-    // Valid for about three seconds, counting the 30 s of leeway Berth allows for clock skew;
-    // the push takes three chunks of 16 MiB with a pause of 1.5 s before each.
+    // Berth allows 30 s of leeway for clock skew past `exp`: this token is taken for about ten
+    // more seconds, and the script holds its second chunk until that time has passed.
+    let expires_at = now() + 10;
     let short = sign(json!({
         "sub": "oras", "scope": "registry:read registry:write", "iat": now(),
-        "exp": now() + 3 - 30,
+        "exp": expires_at - 30,
     }));
     let work = tempfile::tempdir().unwrap();
     let host = app.base_url.trim_start_matches("http://");
-    let admin = app.admin();
-    let args = [host, &admin, &short, "team/slow"];
+    let (admin, expires_at) = (app.admin(), expires_at.to_string());
+    let args = [host, &admin, &short, &expires_at, "team/slow"];
     let report = oras_script("oras_expiring_token.py", &args, work.path());
     assert_eq!(report["push_status"], 201, "{report}");
     let chunks: Vec<u64> = report["chunks"]

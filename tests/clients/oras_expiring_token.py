@@ -1,11 +1,12 @@
 """Drives the oras Python SDK through a push whose token expires half way. The SDK starts with
-SHORT_TOKEN as its bearer token and uploads the blob in chunks over a link slowed to a pause per
-chunk, so that the token runs out between two chunks. The chunk refused with 401 must reach the
+SHORT_TOKEN as its bearer token, which Berth accepts until the Unix time EXPIRES_AT, and uploads
+the blob in chunks over a link that holds every chunk after the first until that time has
+passed, so that the token runs out between two chunks. The chunk refused with 401 must reach the
 SDK as a 401, not as a broken pipe: the SDK then reports that authentication is required, and a
 new session that logs in (with LOGIN_TOKEN as its password, for which Berth hands out a fresh
 token) pushes the artifact whole.
 
-Usage: oras_expiring_token.py HOST LOGIN_TOKEN SHORT_TOKEN REPOSITORY WORKDIR
+Usage: oras_expiring_token.py HOST LOGIN_TOKEN SHORT_TOKEN EXPIRES_AT REPOSITORY WORKDIR
 Prints one JSON object: the answers to every chunk, what the first push raised, the blob's
 digest and the layers of the manifest pulled back.
 """
@@ -20,19 +21,24 @@ import oras.client
 
 CHUNK = 16 * 1024 * 1024
 CHUNKS = 3
-PAUSE_SECONDS = 1.5
 
 
-def session(host: str, chunks: list, auth_backend: str) -> oras.client.OrasClient:
-    """An oras client whose link pauses before every chunk, recording each chunk's answer."""
+def session(
+    host: str, chunks: list, auth_backend: str, hold_until: float = 0.0
+) -> oras.client.OrasClient:
+    """An oras client whose link holds every chunk after the first until `hold_until`,
+    recording each chunk's answer."""
     client = oras.client.OrasClient(
         hostname=host, insecure=True, tls_verify=False, auth_backend=auth_backend
     )
     request = client.session.request
+    sent = []
 
     def slow_link(method, url, **kwargs):
         if method == "PATCH":
-            time.sleep(PAUSE_SECONDS)
+            if sent:
+                time.sleep(max(0.0, hold_until - time.time()))
+            sent.append(url)
         response = request(method, url, **kwargs)
         if method == "PATCH":
             chunks.append(response.status_code)
@@ -43,7 +49,7 @@ def session(host: str, chunks: list, auth_backend: str) -> oras.client.OrasClien
 
 
 def main() -> None:
-    host, login_token, short_token, repository, workdir = sys.argv[1:6]
+    host, login_token, short_token, expires_at, repository, workdir = sys.argv[1:7]
     os.chdir(workdir)
     blob = os.urandom(CHUNK * CHUNKS)
     with open("layer.bin", "wb") as handle:
@@ -51,7 +57,7 @@ def main() -> None:
     target = f"{host}/{repository}:v1"
     chunks = []
 
-    expiring = session(host, chunks, "token")
+    expiring = session(host, chunks, "token", hold_until=float(expires_at) + 1.5)
     expiring.auth.set_token_auth(short_token)
     try:
         expiring.push(files=["layer.bin"], target=target, do_chunked=True, chunk_size=CHUNK)
