@@ -174,3 +174,51 @@ async fn a_client_slower_than_the_upstream_gets_every_byte_in_bounded_memory() {
         grew / (1024 * 1024)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_whose_first_request_was_cut_off_before_it_began_does_not_hold_up_the_next() {
+    // A connection silent for a second is cut off, and with it the request it carries.
+    let app = TestApp::spawn_with_idle_timeout(Db::Sqlite, Duration::from_secs(1)).await;
+    let distribution = Distribution::start(None).await;
+    let blob = bytes_for("left early", 1024 * 1024);
+    let digest = upload(&distribution.host, &blob).await;
+    let upstream = Forwarder::start(&distribution.host).await;
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/upstream-proxies",
+            Some(
+                json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
+                        "url": format!("http://{}", upstream.host)}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let url = app.url(&format!("/v2/mirror/app/blobs/{digest}"));
+
+    // The remote answers nothing past its first byte, so the first request is cut off while
+    // the fetch it started still waits for the remote's answer.
+    upstream.hold_after(1);
+    let cut_off = app
+        .client
+        .get(&url)
+        .bearer_auth(app.admin())
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await;
+    assert!(cut_off.is_err(), "the remote was held: {cut_off:?}");
+    upstream.release();
+
+    // The fetch it started went with it: the next client starts its own and gets the blob.
+    let next = app
+        .client
+        .get(&url)
+        .bearer_auth(app.admin())
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("the next pull is not held up by the abandoned fetch");
+    assert_eq!(next.status(), 200);
+    let bytes = next.bytes().await.expect("the whole blob");
+    assert_eq!(sha256(&bytes), digest);
+}

@@ -41,6 +41,31 @@ async fn sink(
     Ok(writer)
 }
 
+/// Ends a fetch whose starting request went away before the fetch ran on its own.
+struct Abandoned<'a> {
+    flights: &'a super::flight::Flights,
+    digest: &'a Digest,
+    flight: &'a Flight,
+    armed: bool,
+}
+
+impl Abandoned<'_> {
+    /// The fetch started (or ended) as it should: nothing to do.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let reason = "the request that started the fetch went away".to_owned();
+            self.flights
+                .finish(self.digest, self.flight, Phase::Failed(reason));
+        }
+    }
+}
+
 impl PullThrough {
     /// The size of blob `digest` of `path` on the remote; `None` when it lacks it.
     pub async fn blob_size(
@@ -69,8 +94,20 @@ impl PullThrough {
         };
         let (flight, leader) = self.flights.join(digest);
         if leader {
-            self.start_fetch(upstream, path, &cache, digest, flight.clone())
-                .await?;
+            // Until the fetch runs on its own, it lives in this request: should the request go
+            // away first (the client left, the connection timed out), the fetch must end, or
+            // every later pull of the blob would wait on it.
+            let abandoned = Abandoned {
+                flights: &self.flights,
+                digest,
+                flight: &flight,
+                armed: true,
+            };
+            let started = self
+                .start_fetch(upstream, path, &cache, digest, flight.clone())
+                .await;
+            abandoned.disarm();
+            started?;
         } else {
             // Joined a fetch that may be for another cache repository: link this one too.
             let (blobs, digest, mut progress) =

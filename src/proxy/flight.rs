@@ -172,12 +172,26 @@ impl Flights {
     }
 
     /// Ends the fetch of `digest` with `phase`: later requests start afresh (or find it stored).
+    /// The window lets go of its chunks: a reader still at work reads the stored blob.
     pub fn finish(&self, digest: &Digest, flight: &Flight, phase: Phase) {
-        self.map.lock().expect("flight map").remove(digest);
+        {
+            let mut map = self.map.lock().expect("flight map");
+            // Only this fetch's entry: a fetch ended early may have been replaced already.
+            if map
+                .get(digest)
+                .is_some_and(|f| std::ptr::eq(f.as_ref(), flight))
+            {
+                map.remove(digest);
+            }
+        }
         flight.update(|p| {
             p.phase = phase;
             p.done = true;
         });
+        let mut window = flight.window.lock().expect("flight window");
+        window.start += window.bytes;
+        window.chunks.clear();
+        window.bytes = 0;
     }
 }
 

@@ -34,6 +34,8 @@ struct Options {
     docker_hub_url: Option<String>,
     /// The mirror's proxy key.
     mirror: Option<berth::domain::ResourceName>,
+    /// How long a connection may stay silent (30 s unless set).
+    idle_timeout: Option<std::time::Duration>,
 }
 
 /// A running server.
@@ -83,6 +85,15 @@ impl TestApp {
     pub async fn spawn_with_mirror(db: Db, key: &str) -> Self {
         let options = Options {
             mirror: Some(berth::domain::ResourceName::parse(key).unwrap()),
+            ..Default::default()
+        };
+        Self::spawn_with_options(db, options).await
+    }
+
+    /// Starts a server on `db` that closes connections silent for `idle`.
+    pub async fn spawn_with_idle_timeout(db: Db, idle: std::time::Duration) -> Self {
+        let options = Options {
+            idle_timeout: Some(idle),
             ..Default::default()
         };
         Self::spawn_with_options(db, options).await
@@ -177,7 +188,9 @@ impl TestApp {
             secret_key: None,
             base_url: None,
             manifest_cache_bytes: 16 * 1024 * 1024,
-            idle_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: options
+                .idle_timeout
+                .unwrap_or(std::time::Duration::from_secs(30)),
             docker_hub_url: options
                 .docker_hub_url
                 .unwrap_or_else(|| berth::config::DOCKER_HUB_URL.to_owned()),
