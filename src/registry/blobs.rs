@@ -336,19 +336,13 @@ pub async fn session(
                     )
                 })?),
             };
+            // What a refused chunk leaves unread is drained by `crate::body::drain_unread`,
+            // within its bounds, so the client hears the answer.
             let mut reader = body.into_async_read();
-            let status = match blobs
+            let status = blobs
                 .append_upload(repository, id, start, &mut reader)
                 .await
-            {
-                Ok(status) => status,
-                Err(e) => {
-                    // Read what the client is still sending, so it gets the answer rather
-                    // than a broken connection.
-                    drain(&mut reader).await;
-                    return Err(upload_error(e));
-                }
-            };
+                .map_err(upload_error)?;
             Ok(accepted(
                 repository,
                 id,
@@ -377,10 +371,4 @@ pub async fn session(
             "method not allowed on an upload",
         )),
     }
-}
-
-/// Reads and drops up to 64 MiB of a refused request's body.
-async fn drain(reader: &mut (dyn AsyncRead + Send + Unpin)) {
-    let mut limited = tokio::io::AsyncReadExt::take(reader, 64 * 1024 * 1024);
-    let _ = tokio::io::copy(&mut limited, &mut tokio::io::sink()).await;
 }

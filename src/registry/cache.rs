@@ -23,6 +23,9 @@ use crate::projections::repositories;
 
 use super::Namespace;
 
+/// The longest a registry's or proxy's settings are answered from memory without a fresh read.
+const NAMESPACE_TTL: Duration = Duration::from_secs(30);
+
 /// A manifest ready to serve.
 #[derive(Debug, Clone)]
 pub struct CachedManifest {
@@ -69,7 +72,12 @@ impl ReadCache {
     /// their rendered entries.
     pub fn new(max_bytes: u64) -> Self {
         Self {
-            namespaces: Cache::builder().max_capacity(10_000).build(),
+            // The follower keeps them true; the time to live only bounds how long a stale
+            // answer could last should the follower ever stop.
+            namespaces: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(NAMESPACE_TTL)
+                .build(),
             manifests: Cache::builder()
                 .weigher(|_, m: &Arc<CachedManifest>| m.bytes.len().try_into().unwrap_or(u32::MAX))
                 .max_capacity(max_bytes)
