@@ -34,6 +34,16 @@ async fn upload(host: &str, bytes: &[u8]) -> String {
     digest
 }
 
+/// Creates the proxy `mirror` of the registry at `host` on `app`.
+async fn proxy_to(app: &TestApp, host: &str) {
+    let body = json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
+                      "url": format!("http://{host}")});
+    let created = app
+        .call("POST", "/api/v1/upstream-proxies", Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+}
+
 /// Reads `response` until it has at least `at_least` bytes, and returns them with the rest of
 /// the stream.
 async fn read_some(
@@ -63,17 +73,7 @@ async fn a_client_joining_a_fetch_half_way_gets_the_whole_blob() {
     let blob = bytes_for("half way", 24 * 1024 * 1024);
     let digest = upload(&distribution.host, &blob).await;
     let upstream = Forwarder::start(&distribution.host).await;
-    let created = app
-        .call(
-            "POST",
-            "/api/v1/upstream-proxies",
-            Some(
-                json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
-                        "url": format!("http://{}", upstream.host)}),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    proxy_to(&app, &upstream.host).await;
     // The upstream stops half way, past what the server keeps in memory, until released.
     upstream.hold_after(14 * 1024 * 1024);
     let url = app.url(&format!("/v2/mirror/app/blobs/{digest}"));
@@ -183,17 +183,7 @@ async fn a_fetch_whose_first_request_was_cut_off_before_it_began_does_not_hold_u
     let blob = bytes_for("left early", 1024 * 1024);
     let digest = upload(&distribution.host, &blob).await;
     let upstream = Forwarder::start(&distribution.host).await;
-    let created = app
-        .call(
-            "POST",
-            "/api/v1/upstream-proxies",
-            Some(
-                json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
-                        "url": format!("http://{}", upstream.host)}),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    proxy_to(&app, &upstream.host).await;
     let url = app.url(&format!("/v2/mirror/app/blobs/{digest}"));
 
     // The remote answers nothing past its first byte, so the first request is cut off while

@@ -85,18 +85,20 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A server with the registry `team`, and an image made from `seed` pushed to `team/app:v1`.
+async fn team_with_an_image(seed: u8) -> (TestApp, Image) {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let registry = json!({"name": "team", "package_type": "DOCKER"});
+    create(&app, "/api/v1/registries", registry).await;
+    let creds = format!("alice:{}", app.admin());
+    let image = push_image(&host(&app), "team/app", "v1", seed, Some(&creds));
+    (app, image)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podman_logs_in_with_a_token_pulls_tags_and_pushes_back() {
-    let app = TestApp::spawn(Db::Sqlite).await;
-    let host = host(&app);
-    let token = app.admin();
-    create(
-        &app,
-        "/api/v1/registries",
-        json!({"name": "team", "package_type": "DOCKER"}),
-    )
-    .await;
-    let image = push_image(&host, "team/app", "v1", 1, Some(&format!("alice:{token}")));
+    let (app, image) = team_with_an_image(1).await;
+    let (host, token) = (host(&app), app.admin());
     let podman = Podman::new();
 
     // A wrong password is refused, and leaves no login behind; the token is the password.
@@ -155,16 +157,8 @@ async fn podman_logs_in_with_a_token_pulls_tags_and_pushes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctr_pulls_an_image_with_a_token() {
-    let app = TestApp::spawn(Db::Sqlite).await;
-    let host = host(&app);
-    let token = app.admin();
-    create(
-        &app,
-        "/api/v1/registries",
-        json!({"name": "team", "package_type": "DOCKER"}),
-    )
-    .await;
-    let image = push_image(&host, "team/app", "v1", 2, Some(&format!("alice:{token}")));
+    let (app, image) = team_with_an_image(2).await;
+    let (host, token) = (host(&app), app.admin());
     let containerd = Containerd::start();
     let reference = format!("{host}/team/app:v1");
 
