@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::{Db, TestApp};
-use support::clients::{skopeo, skopeo_ok};
+use support::clients::{skopeo, skopeo_ok, skopeo_push};
 use support::oci;
 use support::upstream::{Distribution, Forwarder};
 
@@ -33,14 +33,7 @@ fn push_image(host: &str, repository: &str, tag: &str, seed: u8, creds: Option<&
         "application/vnd.oci.image.manifest.v1+json",
         tag,
     );
-    let source = format!("oci:{}:{tag}", dir.path().display());
-    let target = format!("docker://{host}/{repository}:{tag}");
-    let mut args = vec!["copy", "--dest-tls-verify=false"];
-    if let Some(creds) = creds {
-        args.extend(["--dest-creds", creds]);
-    }
-    args.extend([source.as_str(), target.as_str()]);
-    skopeo_ok(&args);
+    skopeo_push(dir.path(), tag, host, repository, creds);
     manifest.digest
 }
 

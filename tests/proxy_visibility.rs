@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::app::{Db, TestApp};
-use support::clients::skopeo;
+use support::clients::{skopeo, skopeo_push};
 use support::helm::{StaticRepository, chart};
 use support::oci;
 use support::upstream::Distribution;
@@ -37,10 +37,7 @@ async fn mirror_of(app: &TestApp, distribution: &Distribution, seed: u8) -> oci:
     let (manifest, _) = oci::image(dir.path(), seed, 2, 50_000, "amd64");
     let media_type = "application/vnd.oci.image.manifest.v1+json";
     oci::tag(dir.path(), &manifest, media_type, "v1");
-    let source = format!("oci:{}:v1", dir.path().display());
-    let upstream = format!("docker://{}/app:v1", distribution.host);
-    let pushed = skopeo(&["copy", "--dest-tls-verify=false", &source, &upstream]);
-    assert!(pushed.status.success(), "{pushed:?}");
+    skopeo_push(dir.path(), "v1", &distribution.host, "app", None);
     let body = json!({"key": "mirror", "package_type": "DOCKER", "source": "CUSTOM",
                       "url": format!("http://{}", distribution.host)});
     let created = app

@@ -9,7 +9,7 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 use support::app::{Db, TestApp};
-use support::clients::skopeo_ok;
+use support::clients::skopeo_push;
 use support::containerd::{Containerd, Pull};
 use support::oci::{Image, unpackable_image};
 use support::podman::Podman;
@@ -25,14 +25,7 @@ fn host(app: &TestApp) -> String {
 fn push_image(host: &str, repository: &str, tag: &str, seed: u8, creds: Option<&str>) -> Image {
     let dir = tempfile::tempdir().unwrap();
     let image = unpackable_image(dir.path(), seed, 3, 100_000, tag);
-    let source = format!("oci:{}:{tag}", dir.path().display());
-    let target = format!("docker://{host}/{repository}:{tag}");
-    let mut args = vec!["copy", "--dest-tls-verify=false"];
-    if let Some(creds) = creds {
-        args.extend(["--dest-creds", creds]);
-    }
-    args.extend([source.as_str(), target.as_str()]);
-    skopeo_ok(&args);
+    skopeo_push(dir.path(), tag, host, repository, creds);
     image
 }
 

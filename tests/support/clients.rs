@@ -25,6 +25,19 @@ pub fn skopeo_ok(args: &[&str]) -> Output {
     output
 }
 
+/// Copies the image tagged `tag` in the OCI layout at `layout` to `<host>/<repository>:<tag>`
+/// over plain HTTP, with `creds` (`user:password`) when given; skopeo must succeed.
+pub fn skopeo_push(layout: &Path, tag: &str, host: &str, repository: &str, creds: Option<&str>) {
+    let source = format!("oci:{}:{tag}", layout.display());
+    let target = format!("docker://{host}/{repository}:{tag}");
+    let mut args = vec!["copy", "--dest-tls-verify=false"];
+    if let Some(creds) = creds {
+        args.extend(["--dest-creds", creds]);
+    }
+    args.extend([source.as_str(), target.as_str()]);
+    skopeo_ok(&args);
+}
+
 /// Runs `tests/clients/<script>` with the oras SDK installed in `.tools/venv`, in `work`
 /// (its home too, so that the credentials oras writes stay there), and returns the JSON object
 /// the script printed last. The script must succeed.
